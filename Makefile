@@ -1,0 +1,39 @@
+# Two entry points: `make demo` (the main job) and `make test` (the test suite).
+# Both install what they need into .venv first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export XLA_PYTHON_CLIENT_PREALLOCATE := false
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: install data demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[eval,test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Real offline images: Debian's Fashion-MNIST (skipped where apt is unavailable).
+data:
+	@if [ ! -d /usr/share/datasets/fashion-mnist ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y -q dataset-fashion-mnist >/dev/null || (apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist >/dev/null); \
+	  else echo "note: install Debian's dataset-fashion-mnist for the offline default dataset"; fi; \
+	fi
+
+demo: install data
+	$(PY) train.py --config=configs/tiny.py --workdir=demo_out/workdir
+	$(PY) sample.py --workdir=demo_out/workdir --output=demo_out/samples.png
+
+test: install data
+	$(PY) -m pytest -q tests
+
+bench: install
+	$(PY) bench/train_step.py --config=configs/tiny.py
+
+clean:
+	rm -rf demo_out

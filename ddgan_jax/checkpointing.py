@@ -1,0 +1,142 @@
+"""Orbax checkpoints: exact resume of training, and the EMA generator alone for inference.
+
+Layout of a checkpoint directory (`<workdir>/checkpoints`):
+
+    <step>/state          the whole TrainState (params, optimizer states, EMA, step)
+    <step>/ema_generator  the EMA generator parameters only (what inference restores)
+    <step>/config         the resolved config as JSON (enough to rebuild the networks)
+
+Inference checkpoints written by `ddgan_jax.convert` hold only `ema_generator` and `config`.
+Restoring takes abstract arrays with the caller's shardings, so a checkpoint written on one
+device layout restores onto any other.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+
+STATE, EMA, CONFIG = 'state', 'ema_generator', 'config'
+CHECKPOINT_SUBDIR = 'checkpoints'
+
+
+def config_to_json_dict(config: ml_collections.ConfigDict) -> dict:
+  """A JSON-safe dict of the config (tuples become lists)."""
+  return json.loads(config.to_json_best_effort())
+
+
+def config_from_json_dict(d: dict) -> ml_collections.ConfigDict:
+  def fix(v):
+    if isinstance(v, dict):
+      return {k: fix(x) for k, x in v.items()}
+    if isinstance(v, list):
+      return tuple(fix(x) for x in v)
+    return v
+  return ml_collections.ConfigDict(fix(d))
+
+
+class Checkpointer:
+  """A thin wrapper over `ocp.CheckpointManager` with the three items above."""
+
+  def __init__(self, directory: str, *, max_to_keep: int = 3, async_save: bool = True):
+    self.directory = os.path.abspath(directory)
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep, create=True, enable_async_checkpointing=async_save)
+    self.manager = ocp.CheckpointManager(self.directory, options=options,
+                                         item_names=(STATE, EMA, CONFIG))
+
+  def latest_step(self) -> int | None:
+    return self.manager.latest_step()
+
+  def save(self, step: int, state: Any, ema_params: Any, config: ml_collections.ConfigDict) -> bool:
+    """Starts an (async) save of `state`, its EMA generator and the config at `step`."""
+    return self.manager.save(step, args=ocp.args.Composite(**{
+        STATE: ocp.args.StandardSave(state),
+        EMA: ocp.args.StandardSave(ema_params),
+        CONFIG: ocp.args.JsonSave(config_to_json_dict(config)),
+    }), force=True)
+
+  def restore_state(self, step: int, abstract_state: Any) -> Any:
+    """Restores the TrainState onto the shardings given by `abstract_state`."""
+    restored = self.manager.restore(step, args=ocp.args.Composite(**{
+        STATE: ocp.args.StandardRestore(abstract_state)}))
+    return restored[STATE]
+
+  def wait(self) -> None:
+    self.manager.wait_until_finished()
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()
+
+
+def save_inference_checkpoint(directory: str, *, ema_params: Any,
+                              config: ml_collections.ConfigDict, step: int = 0) -> str:
+  """Writes an inference-only checkpoint (EMA generator + config) that `sample.py` can use.
+
+  Returns the step directory written. Refuses to overwrite an existing step.
+  """
+  directory = os.path.abspath(directory)
+  options = ocp.CheckpointManagerOptions(create=True, enable_async_checkpointing=False)
+  with ocp.CheckpointManager(directory, options=options, item_names=(EMA, CONFIG)) as manager:
+    if step in manager.all_steps():
+      raise FileExistsError(f'{directory} already holds a checkpoint at step {step}; '
+                            'choose another --output_dir.')
+    manager.save(step, args=ocp.args.Composite(**{
+        EMA: ocp.args.StandardSave(ema_params),
+        CONFIG: ocp.args.JsonSave(config_to_json_dict(config)),
+    }), force=True)
+  return os.path.join(directory, str(step))
+
+
+def resolve_checkpoint(path: str, step: int | None = None) -> tuple[str, int]:
+  """Finds (checkpoint directory, step) from a workdir, a checkpoints dir or a step dir."""
+  path = os.path.abspath(path)
+  if os.path.isdir(os.path.join(path, CHECKPOINT_SUBDIR)):
+    path = os.path.join(path, CHECKPOINT_SUBDIR)
+  if os.path.isdir(os.path.join(path, EMA)):  # a step directory
+    base, name = os.path.split(path)
+    if name.isdigit():
+      return base, int(name)
+  if not os.path.isdir(path):
+    raise FileNotFoundError(f'No checkpoint at {path}: pass a training --workdir or a checkpoint directory.')
+  steps = sorted(int(d) for d in os.listdir(path)
+                 if d.isdigit() and os.path.isdir(os.path.join(path, d, EMA)))
+  if not steps:
+    raise FileNotFoundError(f'No finished checkpoint with an EMA generator under {path}.')
+  if step is None:
+    return path, steps[-1]
+  if step not in steps:
+    raise FileNotFoundError(f'No checkpoint at step {step} under {path}; available: {steps}.')
+  return path, step
+
+
+def load_config(path: str, step: int | None = None) -> ml_collections.ConfigDict:
+  """The config stored with a checkpoint."""
+  directory, step = resolve_checkpoint(path, step)
+  with ocp.CheckpointManager(directory, item_names=(EMA, CONFIG)) as manager:
+    restored = manager.restore(step, args=ocp.args.Composite(**{CONFIG: ocp.args.JsonRestore()}))
+  return config_from_json_dict(restored[CONFIG])
+
+
+def restore_ema_generator(path: str, abstract_params: Any, step: int | None = None) -> Any:
+  """Restores only the EMA generator onto the shardings of `abstract_params`.
+
+  `abstract_params` is a pytree of jax.ShapeDtypeStruct (with `sharding`), e.g. from
+  `jax.eval_shape` of the generator's init; any device layout works.
+  """
+  directory, step = resolve_checkpoint(path, step)
+  with ocp.CheckpointManager(directory, item_names=(EMA, CONFIG)) as manager:
+    restored = manager.restore(step, args=ocp.args.Composite(**{
+        EMA: ocp.args.StandardRestore(abstract_params)}))
+  return restored[EMA]
+
+
+def with_sharding(abstract_tree: Any, sharding: jax.sharding.Sharding) -> Any:
+  """Attaches `sharding` to every ShapeDtypeStruct of an abstract pytree."""
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding),
+                      abstract_tree)

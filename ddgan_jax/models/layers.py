@@ -1,0 +1,345 @@
+"""Building blocks shared by the DDGAN generator (NCSN++) and discriminators.
+
+Everything is NHWC: images are [B, H, W, C]. The numerics follow the official PyTorch
+code (NVlabs/denoising-diffusion-gan, score_sde/models), which is NCHW; see
+/work/shared/reference/DDGAN_REFERENCE_NOTES.md for the facts reproduced here.
+
+Parameter names inside the blocks (GroupNorm_0, Conv_0, Dense_0, NIN_0, W, b, ...) follow the
+official module attribute names so that checkpoint conversion is a mechanical renaming.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Initializer = Callable[..., jax.Array]
+FirKernel = Sequence[int]
+
+DEFAULT_FIR_KERNEL = (1, 3, 3, 1)
+
+
+# ----------------------------------------------------------------------------- initializers
+
+def default_init(scale: float = 1.0) -> Initializer:
+  """DDPM / score_sde initializer: uniform with variance scale / fan_avg.
+
+  Fans are JAX-style (receptive field included): for a conv kernel [kh, kw, in, out]
+  fan_in = in*kh*kw and fan_out = out*kh*kw. A scale of 0 becomes 1e-10 (tiny, not zero).
+  Being symmetric in the fans, it also fits the NIN weight W [in, out].
+  """
+  scale = 1e-10 if scale == 0 else scale
+  return nn.initializers.variance_scaling(scale, 'fan_avg', 'uniform')
+
+
+def dense_init(scale: float = 1.0) -> Initializer:
+  """Initializer of the official `dense_layer.dense/conv2d` (D, z mapping, AdaGN style).
+
+  The official code asks for 'fan_avg' but its helper returns fan_out for every mode other
+  than 'fan_in', so the bound is sqrt(3 * scale / fan_out), fan_out = out * kh * kw.
+  """
+  scale = 1e-10 if scale == 0 else scale
+  return nn.initializers.variance_scaling(scale, 'fan_out', 'uniform')
+
+
+# ----------------------------------------------------------------------------- FIR resampling
+
+def setup_kernel(k: FirKernel) -> np.ndarray:
+  """1-D FIR taps -> normalised 2-D kernel (outer product divided by its sum). [K, K] float32."""
+  k = np.asarray(k, dtype=np.float32)
+  if k.ndim == 1:
+    k = np.outer(k, k)
+  k = k / np.sum(k)
+  if k.ndim != 2 or k.shape[0] != k.shape[1]:
+    raise ValueError(f'FIR kernel must be square, got shape {k.shape}.')
+  return k.astype(np.float32)
+
+
+def upfirdn2d(x: jax.Array, kernel: np.ndarray, *, up: int = 1, down: int = 1,
+              pad: tuple[int, int] = (0, 0)) -> jax.Array:
+  """Upsample (zero insertion), pad, FIR filter and downsample, per channel.
+
+  Same as the official `upfirdn2d_native` with identical x/y factors and pads: every input
+  sample is followed by up-1 zeros, the result is padded by pad[0] before and pad[1] after,
+  convolved with the (flipped) kernel and subsampled with stride `down`.
+
+  Args:
+    x: [B, H, W, C].
+    kernel: [K, K] numpy array.
+    up, down: integer factors.
+    pad: (before, after) padding, >= 0, applied to both spatial axes.
+  Returns:
+    [B, (H*up + pad0 + pad1 - K)//down + 1, (same for W), C].
+  """
+  if min(pad) < 0:
+    raise ValueError(f'Negative FIR padding is not supported: {pad}.')
+  channels = x.shape[-1]
+  kh, kw = kernel.shape
+  # True convolution: flip, then cross-correlate (lax convs are cross-correlations).
+  w = np.asarray(kernel, dtype=np.float32)[::-1, ::-1]
+  w = np.tile(w[:, :, None, None], (1, 1, 1, channels))  # [K, K, 1, C], depthwise
+  # lhs_dilation gives (H-1)*up+1 samples; the official layout has H*up (up-1 trailing zeros).
+  padding = [(pad[0], pad[1] + up - 1), (pad[0], pad[1] + up - 1)]
+  del kh, kw
+  return jax.lax.conv_general_dilated(
+      x, jnp.asarray(w, dtype=x.dtype),
+      window_strides=(down, down),
+      padding=padding,
+      lhs_dilation=(up, up),
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+      feature_group_count=channels)
+
+
+def upsample_2d(x: jax.Array, k: FirKernel = DEFAULT_FIR_KERNEL, factor: int = 2) -> jax.Array:
+  """FIR upsampling [B, H, W, C] -> [B, H*factor, W*factor, C] (kernel gain factor**2)."""
+  kernel = setup_kernel(k) * (factor ** 2)
+  p = kernel.shape[0] - factor
+  return upfirdn2d(x, kernel, up=factor, pad=((p + 1) // 2 + factor - 1, p // 2))
+
+
+def downsample_2d(x: jax.Array, k: FirKernel = DEFAULT_FIR_KERNEL, factor: int = 2) -> jax.Array:
+  """FIR downsampling [B, H, W, C] -> [B, H//factor, W//factor, C]."""
+  kernel = setup_kernel(k)
+  p = kernel.shape[0] - factor
+  return upfirdn2d(x, kernel, down=factor, pad=((p + 1) // 2, p // 2))
+
+
+def conv_downsample_2d(x: jax.Array, w: jax.Array, k: FirKernel = DEFAULT_FIR_KERNEL,
+                       factor: int = 2) -> jax.Array:
+  """FIR filter then strided conv (the official fused `conv_downsample_2d`), no bias.
+
+  Args:
+    x: [B, H, W, Cin].
+    w: conv kernel [kh, kw, Cin, Cout] (HWIO), kh == kw.
+  Returns:
+    [B, H//factor, W//factor, Cout].
+  """
+  conv_k = w.shape[0]
+  kernel = setup_kernel(k)
+  p = (kernel.shape[0] - factor) + (conv_k - 1)
+  x = upfirdn2d(x, kernel, pad=((p + 1) // 2, p // 2))
+  return jax.lax.conv_general_dilated(
+      x, w, window_strides=(factor, factor), padding='VALID',
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+
+def naive_upsample_2d(x: jax.Array, factor: int = 2) -> jax.Array:
+  """Nearest-neighbour upsampling [B, H, W, C] -> [B, H*factor, W*factor, C]."""
+  return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
+
+
+def naive_downsample_2d(x: jax.Array, factor: int = 2) -> jax.Array:
+  """Average pooling [B, H, W, C] -> [B, H//factor, W//factor, C]."""
+  b, h, w, c = x.shape
+  return x.reshape(b, h // factor, factor, w // factor, factor, c).mean(axis=(2, 4))
+
+
+# ----------------------------------------------------------------------------- embeddings
+
+def timestep_embedding(timesteps: jax.Array, embedding_dim: int,
+                       max_positions: int = 10000) -> jax.Array:
+  """Sinusoidal embedding of raw (unscaled) time indices, [sin | cos] layout.
+
+  Args:
+    timesteps: [B] integer or float time indices.
+    embedding_dim: output width D.
+  Returns:
+    [B, D] float32 (zero padded in the last column when D is odd).
+  """
+  if timesteps.ndim != 1:
+    raise ValueError(f'timesteps must be [B], got shape {timesteps.shape}.')
+  half_dim = embedding_dim // 2
+  scale = math.log(max_positions) / (half_dim - 1)
+  freqs = jnp.exp(jnp.arange(half_dim, dtype=jnp.float32) * -scale)
+  args = timesteps.astype(jnp.float32)[:, None] * freqs[None, :]
+  emb = jnp.concatenate([jnp.sin(args), jnp.cos(args)], axis=1)
+  if embedding_dim % 2 == 1:
+    emb = jnp.pad(emb, ((0, 0), (0, 1)))
+  return emb
+
+
+# ----------------------------------------------------------------------------- normalisation
+
+def group_norm(x: jax.Array, num_groups: int, eps: float = 1e-6) -> jax.Array:
+  """Group normalisation without affine terms; groups are contiguous channel blocks.
+
+  Uses the two-pass (biased) variance like torch.nn.GroupNorm. x: [B, H, W, C] -> same.
+  """
+  b, h, w, c = x.shape
+  if c % num_groups:
+    raise ValueError(f'{c} channels are not divisible into {num_groups} groups.')
+  xg = x.reshape(b, h, w, num_groups, c // num_groups)
+  mean = xg.mean(axis=(1, 2, 4), keepdims=True)
+  var = jnp.square(xg - mean).mean(axis=(1, 2, 4), keepdims=True)
+  xg = (xg - mean) * jax.lax.rsqrt(var + eps)
+  return xg.reshape(b, h, w, c)
+
+
+def num_groups_for(channels: int) -> int:
+  """Group count used throughout NCSN++: min(C // 4, 32)."""
+  return min(channels // 4, 32)
+
+
+class GroupNorm(nn.Module):
+  """GroupNorm with affine scale/bias (torch defaults 1 and 0). [B, H, W, C] -> same."""
+  num_groups: int
+  eps: float = 1e-6
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    c = x.shape[-1]
+    scale = self.param('scale', nn.initializers.ones, (c,))
+    bias = self.param('bias', nn.initializers.zeros, (c,))
+    return group_norm(x, self.num_groups, self.eps) * scale + bias
+
+
+class PixelNorm(nn.Module):
+  """z / sqrt(mean(z^2) + 1e-8) over the feature axis. [B, D] -> [B, D]."""
+
+  @nn.compact
+  def __call__(self, z: jax.Array) -> jax.Array:
+    return z * jax.lax.rsqrt(jnp.mean(jnp.square(z), axis=1, keepdims=True) + 1e-8)
+
+
+def _style_bias_init(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+  """Bias of the AdaGN style layer: 1 for the gamma half, 0 for the beta half."""
+  del key
+  half = shape[0] // 2
+  return jnp.concatenate([jnp.ones((half,), dtype), jnp.zeros((shape[0] - half,), dtype)])
+
+
+class AdaptiveGroupNorm(nn.Module):
+  """GroupNorm (no affine, eps 1e-6) modulated by a style vector.
+
+  [gamma | beta] = style(z_emb) (Dense to 2C); out = gamma * norm(x) + beta.
+  x: [B, H, W, C], style: [B, S] -> [B, H, W, C].
+  """
+  num_groups: int
+  eps: float = 1e-6
+
+  @nn.compact
+  def __call__(self, x: jax.Array, style: jax.Array) -> jax.Array:
+    c = x.shape[-1]
+    s = nn.Dense(2 * c, kernel_init=dense_init(1.0), bias_init=_style_bias_init,
+                 name='style')(style)
+    gamma, beta = s[:, None, None, :c], s[:, None, None, c:]
+    return gamma * group_norm(x, self.num_groups, self.eps) + beta
+
+
+# ----------------------------------------------------------------------------- convolutions
+
+def conv3x3(features: int, init_scale: float = 1.0, name: str | None = None) -> nn.Conv:
+  """3x3 conv, stride 1, zero padding 1, DDPM init, zero bias."""
+  return nn.Conv(features, (3, 3), padding=((1, 1), (1, 1)),
+                 kernel_init=default_init(init_scale), bias_init=nn.initializers.zeros,
+                 name=name)
+
+
+def conv1x1(features: int, init_scale: float = 1.0, name: str | None = None) -> nn.Conv:
+  """1x1 conv with DDPM init and zero bias."""
+  return nn.Conv(features, (1, 1), padding='VALID',
+                 kernel_init=default_init(init_scale), bias_init=nn.initializers.zeros,
+                 name=name)
+
+
+class NIN(nn.Module):
+  """Per-pixel linear layer y = x @ W + b; W is [in, out]. [B, H, W, Cin] -> [B, H, W, out]."""
+  features: int
+  init_scale: float = 0.1
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    w = self.param('W', default_init(self.init_scale), (x.shape[-1], self.features))
+    b = self.param('b', nn.initializers.zeros, (self.features,))
+    return jnp.einsum('bhwc,cd->bhwd', x, w) + b
+
+
+class Downsample(nn.Module):
+  """FIR + strided 3x3 conv with bias (progressive_input='residual' pyramid).
+
+  [B, H, W, Cin] -> [B, H/2, W/2, features].
+  """
+  features: int
+  fir_kernel: FirKernel = DEFAULT_FIR_KERNEL
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    w = self.param('kernel', default_init(1.0), (3, 3, x.shape[-1], self.features))
+    b = self.param('bias', nn.initializers.zeros, (self.features,))
+    return conv_downsample_2d(x, w, self.fir_kernel, factor=2) + b
+
+
+# ----------------------------------------------------------------------------- blocks
+
+class AttnBlock(nn.Module):
+  """Self-attention over all H*W positions (official AttnBlockpp). [B, H, W, C] -> same."""
+  skip_rescale: bool = True
+  init_scale: float = 0.0
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    b, height, width, c = x.shape
+    h = GroupNorm(num_groups_for(c), name='GroupNorm_0')(x)
+    q = NIN(c, name='NIN_0')(h)
+    k = NIN(c, name='NIN_1')(h)
+    v = NIN(c, name='NIN_2')(h)
+    w = jnp.einsum('bhwc,bijc->bhwij', q, k) * (int(c) ** (-0.5))
+    w = jax.nn.softmax(w.reshape(b, height, width, height * width), axis=-1)
+    w = w.reshape(b, height, width, height, width)
+    h = jnp.einsum('bhwij,bijc->bhwc', w, v)
+    h = NIN(c, init_scale=self.init_scale, name='NIN_3')(h)
+    return (x + h) / np.sqrt(2.0) if self.skip_rescale else x + h
+
+
+class ResnetBlockBigGAN(nn.Module):
+  """BigGAN-style residual block with AdaptiveGroupNorm (official ResnetBlockBigGANpp_Adagn).
+
+  h = SiLU(AdaGN_0(x, z)); optional FIR up/down of h and x; h = Conv_0(h) + Dense_0(SiLU(temb));
+  h = Conv_1(Dropout(SiLU(AdaGN_1(h, z)))); x = Conv_2(x) (1x1) when the shape changes;
+  out = (x + h) / sqrt(2) with skip_rescale.
+
+  x: [B, H, W, Cin], temb: [B, Dt] or None, zemb: [B, Dz] -> [B, H', W', out_ch].
+  """
+  out_ch: int | None = None
+  up: bool = False
+  down: bool = False
+  dropout: float = 0.0
+  fir: bool = True
+  fir_kernel: FirKernel = DEFAULT_FIR_KERNEL
+  skip_rescale: bool = True
+  init_scale: float = 0.0
+
+  @nn.compact
+  def __call__(self, x: jax.Array, temb: jax.Array | None, zemb: jax.Array, *,
+               train: bool = False) -> jax.Array:
+    in_ch = x.shape[-1]
+    out_ch = self.out_ch or in_ch
+    h = nn.silu(AdaptiveGroupNorm(num_groups_for(in_ch), name='GroupNorm_0')(x, zemb))
+    if self.up:
+      if self.fir:
+        h = upsample_2d(h, self.fir_kernel, factor=2)
+        x = upsample_2d(x, self.fir_kernel, factor=2)
+      else:
+        h = naive_upsample_2d(h, factor=2)
+        x = naive_upsample_2d(x, factor=2)
+    elif self.down:
+      if self.fir:
+        h = downsample_2d(h, self.fir_kernel, factor=2)
+        x = downsample_2d(x, self.fir_kernel, factor=2)
+      else:
+        h = naive_downsample_2d(h, factor=2)
+        x = naive_downsample_2d(x, factor=2)
+    h = conv3x3(out_ch, name='Conv_0')(h)
+    if temb is not None:
+      h = h + nn.Dense(out_ch, kernel_init=default_init(), bias_init=nn.initializers.zeros,
+                       name='Dense_0')(nn.silu(temb))[:, None, None, :]
+    h = nn.silu(AdaptiveGroupNorm(num_groups_for(out_ch), name='GroupNorm_1')(h, zemb))
+    h = nn.Dropout(self.dropout, deterministic=not train)(h)
+    h = conv3x3(out_ch, init_scale=self.init_scale, name='Conv_1')(h)
+    if in_ch != out_ch or self.up or self.down:
+      x = conv1x1(out_ch, name='Conv_2')(x)
+    return (x + h) / np.sqrt(2.0) if self.skip_rescale else x + h
