@@ -78,13 +78,11 @@ def upfirdn2d(x: jax.Array, kernel: np.ndarray, *, up: int = 1, down: int = 1,
   if min(pad) < 0:
     raise ValueError(f'Negative FIR padding is not supported: {pad}.')
   channels = x.shape[-1]
-  kh, kw = kernel.shape
   # True convolution: flip, then cross-correlate (lax convs are cross-correlations).
   w = np.asarray(kernel, dtype=np.float32)[::-1, ::-1]
   w = np.tile(w[:, :, None, None], (1, 1, 1, channels))  # [K, K, 1, C], depthwise
   # lhs_dilation gives (H-1)*up+1 samples; the official layout has H*up (up-1 trailing zeros).
   padding = [(pad[0], pad[1] + up - 1), (pad[0], pad[1] + up - 1)]
-  del kh, kw
   return jax.lax.conv_general_dilated(
       x, jnp.asarray(w, dtype=x.dtype),
       window_strides=(down, down),

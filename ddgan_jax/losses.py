@@ -1,0 +1,104 @@
+"""The DDGAN objective: non-saturating softplus losses, R1 on real pairs, optional inpainting condition.
+
+Every random draw of one phase (D or G) is an explicit `Draws` value, so the losses are pure
+functions of (params, data, draws) and can be fed the official run's recorded noise.
+
+Inpainting (SPEC section 4): with a mask [B, H, W, 1] (1 = missing), both networks receive the
+condition concat((1 - mask) * x_0, mask), and the predicted x_0 is composited
+mask * x0_pred + (1 - mask) * x_0 before the posterior step.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ddgan_jax import diffusion
+
+# apply_g(params_g, x_tp1, t, z, cond) -> x0_pred; apply_d(params_d, x, t, x_tp1, cond) -> logits [B].
+GeneratorApply = Callable[..., jax.Array]
+DiscriminatorApply = Callable[..., jax.Array]
+
+
+class Draws(NamedTuple):
+  """The random numbers of one phase, in the official draw order."""
+  t: jax.Array           # int [B], U{0..T-1}
+  noise_step: jax.Array  # [B, H, W, C], x_t -> x_{t+1}
+  noise_q: jax.Array     # [B, H, W, C], x_0 -> x_t
+  z: jax.Array           # [B, nz]
+  noise_post: jax.Array  # [B, H, W, C], posterior sample
+
+
+def draw(key: jax.Array, image_shape, nz: int, num_timesteps: int) -> Draws:
+  """Draws t, the pair noises, z and the posterior noise for a batch of `image_shape`."""
+  k_t, k_step, k_q, k_z, k_post = jax.random.split(key, 5)
+  batch = image_shape[0]
+  return Draws(
+      t=jax.random.randint(k_t, (batch,), 0, num_timesteps),
+      noise_step=jax.random.normal(k_step, image_shape),
+      noise_q=jax.random.normal(k_q, image_shape),
+      z=jax.random.normal(k_z, (batch, nz)),
+      noise_post=jax.random.normal(k_post, image_shape))
+
+
+def inpaint_condition(x0: jax.Array, mask: jax.Array | None) -> jax.Array | None:
+  """concat((1 - mask) * x0, mask) [B, H, W, C + 1], or None without a mask."""
+  if mask is None:
+    return None
+  return jnp.concatenate([(1.0 - mask) * x0, mask], axis=-1)
+
+
+def composite(x0_pred: jax.Array, x0: jax.Array, mask: jax.Array | None) -> jax.Array:
+  """Known pixels (mask == 0) taken from x0, missing ones from the prediction."""
+  if mask is None:
+    return x0_pred
+  return mask * x0_pred + (1.0 - mask) * x0
+
+
+def fake_pair(params_g: Any, apply_g: GeneratorApply, schedule: diffusion.Schedule,
+              x_tp1: jax.Array, draws: Draws, x0: jax.Array, mask: jax.Array | None,
+              cond: jax.Array | None) -> tuple[jax.Array, jax.Array]:
+  """x0' = G(x_{t+1}, t, z) (composited) and x_pos ~ q(x_t | x_{t+1}, x0')."""
+  x0_pred = composite(apply_g(params_g, x_tp1, draws.t, draws.z, cond), x0, mask)
+  return x0_pred, diffusion.posterior_sample(schedule, x0_pred, x_tp1, draws.t, draws.noise_post)
+
+
+def discriminator_loss(params_d: Any, params_g: Any, x0: jax.Array, draws: Draws, *,
+                       apply_g: GeneratorApply, apply_d: DiscriminatorApply,
+                       schedule: diffusion.Schedule, mask: jax.Array | None = None
+                       ) -> tuple[jax.Array, dict]:
+  """softplus(-D(real)) + softplus(D(fake)), means over the batch; G is held fixed."""
+  x_t, x_tp1 = diffusion.q_sample_pairs(schedule, x0, draws.t, draws.noise_q, draws.noise_step)
+  cond = inpaint_condition(x0, mask)
+  d_real = apply_d(params_d, x_t, draws.t, x_tp1, cond)
+  _, x_pos = fake_pair(jax.lax.stop_gradient(params_g), apply_g, schedule, x_tp1, draws, x0, mask, cond)
+  d_fake = apply_d(params_d, x_pos, draws.t, x_tp1, cond)
+  err_real = jax.nn.softplus(-d_real).mean()
+  err_fake = jax.nn.softplus(d_fake).mean()
+  return err_real + err_fake, {'d_real': err_real, 'd_fake': err_fake,
+                               'd_real_logit': d_real.mean(), 'd_fake_logit': d_fake.mean()}
+
+
+def r1_penalty(params_d: Any, x0: jax.Array, draws: Draws, *, apply_d: DiscriminatorApply,
+               schedule: diffusion.Schedule, r1_gamma: float, mask: jax.Array | None = None
+               ) -> jax.Array:
+  """gamma/2 * mean_b ||d sum(D(x_t, t, x_{t+1})) / d x_t||^2 (gradient w.r.t. x_t only)."""
+  x_t, x_tp1 = diffusion.q_sample_pairs(schedule, x0, draws.t, draws.noise_q, draws.noise_step)
+  cond = inpaint_condition(x0, mask)
+  grad_x = jax.grad(lambda x: apply_d(params_d, x, draws.t, x_tp1, cond).sum())(x_t)
+  return 0.5 * r1_gamma * jnp.sum(grad_x.reshape(grad_x.shape[0], -1) ** 2, axis=1).mean()
+
+
+def generator_loss(params_g: Any, params_d: Any, x0: jax.Array, draws: Draws, *,
+                   apply_g: GeneratorApply, apply_d: DiscriminatorApply,
+                   schedule: diffusion.Schedule, mask: jax.Array | None = None
+                   ) -> tuple[jax.Array, dict]:
+  """softplus(-D(x_pos, t, x_{t+1})) with x_pos from the generator; D is held fixed."""
+  x_t, x_tp1 = diffusion.q_sample_pairs(schedule, x0, draws.t, draws.noise_q, draws.noise_step)
+  del x_t
+  cond = inpaint_condition(x0, mask)
+  _, x_pos = fake_pair(params_g, apply_g, schedule, x_tp1, draws, x0, mask, cond)
+  d_out = apply_d(jax.lax.stop_gradient(params_d), x_pos, draws.t, x_tp1, cond)
+  err = jax.nn.softplus(-d_out).mean()
+  return err, {'g_loss': err, 'g_logit': d_out.mean()}

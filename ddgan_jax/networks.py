@@ -1,0 +1,114 @@
+"""The generator/discriminator pair and diffusion schedule a config describes, and their apply fns.
+
+Shared by training, sampling, inpainting and checkpoint conversion so every entry point builds
+exactly the same networks from a config.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from ddgan_jax import checkpointing, diffusion, models
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Networks:
+  """Networks plus the static facts the train step and samplers need."""
+  generator: nn.Module
+  discriminator: nn.Module
+  schedule: diffusion.Schedule
+  image_size: int
+  num_channels: int
+  nz: int
+  inpaint: bool  # mask-conditional: both networks get concat((1 - m) x0, m)
+
+  @property
+  def cond_channels(self) -> int:
+    return self.num_channels + 1 if self.inpaint else 0
+
+  @property
+  def num_timesteps(self) -> int:
+    return self.schedule.num_timesteps
+
+  def image_shape(self, batch: int) -> tuple[int, int, int, int]:
+    return (batch, self.image_size, self.image_size, self.num_channels)
+
+  def apply_g(self, params: Any, x: jax.Array, t: jax.Array, z: jax.Array,
+              cond: jax.Array | None = None) -> jax.Array:
+    """x0_pred [B, H, W, C] = G(x_{t+1} [B, H, W, C], t [B], z [B, nz], cond)."""
+    return self.generator.apply({'params': params}, x, t, z, cond)
+
+  def apply_d(self, params: Any, x: jax.Array, t: jax.Array, x_tp1: jax.Array,
+              cond: jax.Array | None = None) -> jax.Array:
+    """Logits [B] = D(x_t, t, x_{t+1}, cond)."""
+    return self.discriminator.apply({'params': params}, x, t, x_tp1, cond).reshape(-1)
+
+  def init_generator(self, key: jax.Array) -> Any:
+    x = jnp.zeros(self.image_shape(1))
+    cond = jnp.zeros((1, self.image_size, self.image_size, self.cond_channels)) if self.inpaint else None
+    return self.generator.init(key, x, jnp.zeros((1,), jnp.int32), jnp.zeros((1, self.nz)), cond)['params']
+
+  def init_discriminator(self, key: jax.Array) -> Any:
+    x = jnp.zeros(self.image_shape(1))
+    cond = jnp.zeros((1, self.image_size, self.image_size, self.cond_channels)) if self.inpaint else None
+    return self.discriminator.init(key, x, jnp.zeros((1,), jnp.int32), x, cond)['params']
+
+  def abstract_generator_params(self, sharding: jax.sharding.Sharding | None = None) -> Any:
+    """ShapeDtypeStructs of the generator parameters (no allocation)."""
+    abstract = jax.eval_shape(self.init_generator, jax.random.PRNGKey(0))
+    return abstract if sharding is None else checkpointing.with_sharding(abstract, sharding)
+
+
+def build_networks(config: ml_collections.ConfigDict) -> Networks:
+  """Builds the networks and schedule of `config` (sections data, model, diffusion, inpaint)."""
+  inpaint = bool(config.inpaint.enabled)
+  channels = int(config.data.num_channels)
+  cond_channels = channels + 1 if inpaint else 0
+  dif = config.diffusion
+  return Networks(
+      generator=models.create_generator(config.model, image_size=int(config.data.image_size),
+                                        num_channels=channels, cond_channels=cond_channels),
+      discriminator=models.create_discriminator(config.model),
+      schedule=diffusion.make_schedule(int(dif.num_timesteps), float(dif.beta_min),
+                                       float(dif.beta_max), bool(dif.use_geometric)),
+      image_size=int(config.data.image_size),
+      num_channels=channels,
+      nz=int(config.model.nz),
+      inpaint=inpaint)
+
+
+def load_ema_generator(path: str, *, step: int | None = None,
+                       sharding: jax.sharding.Sharding | None = None
+                       ) -> tuple[Networks, Any, ml_collections.ConfigDict]:
+  """Restores the EMA generator of a checkpoint (workdir, checkpoints dir or step dir).
+
+  The parameters land replicated on `sharding` (default: the first local device), whatever the
+  device layout the checkpoint was written with.
+  """
+  config = checkpointing.load_config(path, step)
+  nets = build_networks(config)
+  sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  params = checkpointing.restore_ema_generator(path, nets.abstract_generator_params(sharding), step)
+  return nets, params, config
+
+
+def make_sampler(nets: Networks, num_images: int):
+  """A jitted fn(params_g, key) -> unconditional samples [N, H, W, C] in [-1, 1] (NFE = T).
+
+  A mask-conditional generator samples unconditionally with an all-ones mask.
+  """
+  shape = nets.image_shape(num_images)
+
+  def sample_fn(params, key):
+    cond = None
+    if nets.inpaint:
+      cond = jnp.concatenate([jnp.zeros(shape), jnp.ones(shape[:3] + (1,))], axis=-1)
+    denoise = lambda x, t, z: nets.apply_g(params, x, t, z, cond)
+    return diffusion.sample(nets.schedule, denoise, key, shape, nets.nz)
+
+  return jax.jit(sample_fn)
