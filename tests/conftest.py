@@ -7,9 +7,14 @@ use a one-device mesh).
 import os
 import pathlib
 import sys
+import tempfile
 
 os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=8')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# Share compiled XLA programs between tests (and their subprocesses) that build the same step:
+# set before JAX starts, since the cache is configured at the first compilation.
+os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', tempfile.mkdtemp(prefix='ddgan_jax_cache_'))
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0.5')
 
 import pytest  # noqa: E402
 
@@ -36,12 +41,3 @@ def _reference_dir() -> pathlib.Path:
 def reference_dir() -> pathlib.Path:
   """Folder with the facts read off the official PyTorch code (see tests/reference/README.md)."""
   return _reference_dir()
-
-
-@pytest.fixture(autouse=True, scope='session')
-def _compilation_cache(tmp_path_factory):
-  """Share compiled XLA programs between tests that build the same step (faster on 2 cores)."""
-  import jax  # pylint: disable=g-import-not-at-top
-  jax.config.update('jax_compilation_cache_dir', str(tmp_path_factory.mktemp('jax_cache')))
-  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.5)
-  yield

@@ -1,4 +1,8 @@
-"""Training loop: exact resume, sharded execution, checkpoints, and the CLI end to end."""
+"""Training loop: exact resume, sharded execution, checkpoints, and the CLI end to end.
+
+Every in-process test uses the same config (4 steps, 2 steps per epoch) and a 1- or 2-device
+mesh, so the persistent compilation cache (tests/conftest.py) compiles each train step once.
+"""
 import json
 import os
 import subprocess
@@ -16,6 +20,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny_config(num_steps=4, **train):
+  """The tiny config with 2 steps per epoch (so the cosine schedule moves) and no samples."""
   config = tiny.get_config()
   config.train.num_steps = num_steps
   config.train.ckpt_every = 2
@@ -65,20 +70,20 @@ def test_resume_equals_straight_run(tmp_path):
 
 
 def test_sharded_step_matches_single_device():
-  """The train step on a batch split over 4 devices computes what it computes on 1 device.
+  """The train step on a batch split over 2 devices computes what it computes on 1 device.
 
   Compared through the losses of two consecutive steps (the second depends on the first
   update) and the discriminator gradients of the first. Parameters themselves are not
   compared elementwise: Adam's first update is lr * g / (|g| + eps), so for the ~1e-10
   zero-initialised layers rounding-level differences in g change the update visibly.
   """
-  config = tiny_config(num_steps=2)
+  config = tiny_config(num_steps=4)
   nets = networks.build_networks(config)
-  opt = train_lib.make_optimizers(config.optim, steps_per_epoch=2, total_steps=2)
+  opt = train_lib.make_optimizers(config.optim, steps_per_epoch=2, total_steps=4)
   state0 = train_lib.init_state(nets, opt, jax.random.PRNGKey(0))
   images = jax.random.uniform(jax.random.PRNGKey(1), nets.image_shape(8), minval=-1, maxval=1)
   results = []
-  for n in (1, 4):
+  for n in (1, 2):
     mesh = sharding.make_mesh(jax.devices()[:n])
     step = train_lib.jit_train_step(train_lib.make_train_step(nets, opt, config), mesh)
     state = jax.tree.map(jnp.copy, state0)
@@ -132,9 +137,9 @@ def test_bad_batch_size_is_a_clear_error(tmp_path):
 
 
 def test_refuses_to_resume_a_different_model(tmp_path):
-  config = tiny_config(num_steps=2)
-  mesh = sharding.make_mesh(jax.devices()[:1])
-  train_lib.train_and_evaluate(config, str(tmp_path), mesh=mesh)
+  config = tiny_config(num_steps=4)
+  mesh = sharding.make_mesh(jax.devices()[:2])
+  train_lib.train_and_evaluate(config, str(tmp_path), mesh=mesh, stop_at_step=1)
   config.model.nf = 32
   with pytest.raises(ValueError, match='different `model` config'):
     train_lib.train_and_evaluate(config, str(tmp_path), mesh=mesh)

@@ -1,0 +1,82 @@
+"""Train-step throughput: one JSON line with ms/step, images/s, achieved GFLOP/s, compile time, RSS.
+
+  python bench/train_step.py --config=configs/tiny.py --batch_size=64 [--cpu_devices=8]
+
+The step is the real jitted, sharded train step (D with lazy R1, G, EMA) on random images, so
+the figures exclude the input pipeline (see bench/input_pipeline.py for that). FLOPs come from
+XLA's cost analysis of the compiled step; XLA counts both branches of the R1 `lax.cond`, so the
+GFLOP/s figure slightly overstates the work of the steps that skip R1 (14 of 15 on CIFAR-10).
+"""
+import json
+import os
+import resource
+import sys
+import time
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+_CONFIG = config_flags.DEFINE_config_file('config', 'configs/tiny.py', 'Config file.')
+_BATCH = flags.DEFINE_integer('batch_size', 0, 'Global batch (0: the config value).')
+_STEPS = flags.DEFINE_integer('steps', 20, 'Timed steps.')
+_WARMUP = flags.DEFINE_integer('warmup', 3, 'Untimed steps after compilation.')
+_CPU_DEVICES = flags.DEFINE_integer('cpu_devices', 0, 'Split the CPU into this many devices.')
+
+
+def main(_):
+  logging.set_verbosity(logging.WARNING)
+  import jax  # pylint: disable=g-import-not-at-top
+  if _CPU_DEVICES.value:
+    jax.config.update('jax_num_cpu_devices', _CPU_DEVICES.value)
+  from ddgan_jax import networks, sharding, train_lib  # pylint: disable=g-import-not-at-top
+
+  config = _CONFIG.value
+  batch = _BATCH.value or int(config.train.batch_size)
+  mesh = sharding.make_mesh()
+  sharding.check_batch_size(batch, mesh)
+  nets = networks.build_networks(config)
+  opt = train_lib.make_optimizers(config.optim, steps_per_epoch=1000, total_steps=100_000)
+  repl = sharding.replicated(mesh)
+  state = jax.jit(lambda k: train_lib.init_state(nets, opt, k), out_shardings=repl)(
+      jax.random.PRNGKey(0))
+  images = jax.device_put(
+      jax.random.uniform(jax.random.PRNGKey(1), nets.image_shape(batch), minval=-1, maxval=1),
+      sharding.data_sharding(mesh))
+  key = jax.device_put(jax.random.PRNGKey(2), repl)
+  step = train_lib.jit_train_step(train_lib.make_train_step(nets, opt, config), mesh)
+
+  t0 = time.perf_counter()
+  compiled = step.lower(state, images, key).compile()
+  compile_s = time.perf_counter() - t0
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  flops = float(cost.get('flops', 0.0)) if cost else 0.0
+
+  for _ in range(_WARMUP.value):
+    state, metrics = compiled(state, images, key)
+  jax.block_until_ready(state)
+  t0 = time.perf_counter()
+  for _ in range(_STEPS.value):
+    state, metrics = compiled(state, images, key)
+  jax.block_until_ready((state, metrics))
+  seconds = (time.perf_counter() - t0) / _STEPS.value
+
+  print(json.dumps({
+      'config': os.path.basename(config_flags.get_config_filename(flags.FLAGS['config'])),
+      'image_size': nets.image_size,
+      'batch_size': batch,
+      'devices': mesh.devices.size,
+      'platform': jax.devices()[0].platform,
+      'ms_per_step': round(seconds * 1e3, 2),
+      'images_per_s': round(batch / seconds, 1),
+      'gflop_per_step': round(flops / 1e9, 3),
+      'achieved_gflop_per_s': round(flops / seconds / 1e9, 1),
+      'compile_s': round(compile_s, 1),
+      'peak_rss_mib': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+  }))
+
+
+if __name__ == '__main__':
+  app.run(main)
