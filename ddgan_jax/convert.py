@@ -309,17 +309,22 @@ def main(argv: Sequence[str] | None = None) -> None:
   fv = _define_flags()
   fv(list(sys.argv if argv is None else argv))
   config = fv.config
-  if config.inpaint.enabled:
-    raise ValueError('Official checkpoints are unconditional generators: run with '
-                     '--config.inpaint.enabled=False (RePaint mode works with them).')
-  generator = models.create_generator(config.model, image_size=config.data.image_size,
-                                      num_channels=config.data.num_channels, cond_channels=0)
-  state_dict = load_state_dict(fv.checkpoint, part=fv.part)
-  params = convert_generator(state_dict, generator)
-  n = sum(int(np.prod(v.shape)) for v in jax.tree.leaves(params))
-  params = jax.tree.map(jnp.asarray, params)
-  out = checkpointing.save_inference_checkpoint(os.path.abspath(fv.output_dir),
-                                                ema_params=params, config=config)
+  try:
+    if config.inpaint.enabled:
+      raise ValueError('official checkpoints are unconditional generators: run with '
+                       '--config.inpaint.enabled=False (RePaint mode works with them).')
+    generator = models.create_generator(config.model, image_size=config.data.image_size,
+                                        num_channels=config.data.num_channels, cond_channels=0)
+    state_dict = load_state_dict(fv.checkpoint, part=fv.part)
+    params = convert_generator(state_dict, generator)
+    n = sum(int(np.prod(v.shape)) for v in jax.tree.leaves(params))
+    params = jax.tree.map(jnp.asarray, params)
+    out = checkpointing.save_inference_checkpoint(os.path.abspath(fv.output_dir),
+                                                  ema_params=params, config=config)
+  except (OSError, ValueError, KeyError, ImportError) as e:
+    message = ' '.join(str(e).split())  # one line, even for the converter's key listings
+    print(f'error: {message}', file=sys.stderr)
+    sys.exit(2)
   print(f'Converted {len(state_dict)} tensors ({n:,} parameters) from {fv.checkpoint}; '
         f'wrote {out}')
 

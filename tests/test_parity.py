@@ -183,3 +183,19 @@ def test_convert_cli_writes_inference_checkpoint(cases, tmp_path):
                   jnp.asarray(a['in/z']))
   e = _err(nchw(out), a['out/x0_pred'])
   assert e < ATOL, f'{name}: CLI-converted generator max abs error {e:.3g}'
+
+
+def test_sampler_with_converted_generator_matches_official(cases):
+  """train_ddgan.sample_from_model with the tiny official G, fed the recorded draws."""
+  from ddgan_jax import diffusion  # pylint: disable=import-outside-toplevel
+  for name, meta, a in cases:
+    if 'out/sample' not in a:
+      continue
+    gen, params = _generator(meta, a)
+    schedule = diffusion.make_schedule(int(meta['generator']['args']['num_timesteps']))
+    noise = jnp.asarray(a['in/sample_noise'].transpose(0, 1, 3, 4, 2))  # [T, B, H, W, C]
+    out = jax.jit(diffusion.sample_loop, static_argnums=1)(
+        schedule, lambda x, t, z: gen.apply({'params': params}, x, t, z),
+        nhwc(a['in/sample_x_init']), jnp.asarray(a['in/sample_z']), noise)
+    e = _err(nchw(out), a['out/sample'])
+    assert e < ATOL, f'{name}: 4-step sample max abs error {e:.3g}'
