@@ -195,3 +195,27 @@ def test_layers_shapes():
   np.testing.assert_allclose(layers.upsample_2d(x)[:, 2:-2, 2:-2], 1.0, rtol=1e-6)
   np.testing.assert_allclose(layers.downsample_2d(x)[:, 1:-1, 1:-1], 1.0, rtol=1e-6)
   assert layers.timestep_embedding(jnp.arange(3), 7).shape == (3, 7)
+
+
+@pytest.mark.parametrize('k', [2, 3, 4, 5])
+@pytest.mark.parametrize('up,down', [(1, 1), (2, 1), (3, 1), (1, 2), (2, 2)])
+@pytest.mark.parametrize('pad', [(0, 0), (1, 2), (2, 1), (3, 3)])
+def test_upfirdn2d_matches_numpy(k, up, down, pad):
+  """Both code paths (polyphase upsampling and strided slices) against a direct numpy
+  zero-insert / pad / convolve / subsample, for non-symmetric kernels."""
+  rng = np.random.default_rng(k * 100 + up * 10 + down)
+  kernel = rng.normal(size=(k, k)).astype(np.float32)
+  x = rng.normal(size=(2, 7, 7, 3)).astype(np.float32)
+  zeros = np.zeros((2, 7 * up, 7 * up, 3), np.float32)
+  zeros[:, ::up, ::up] = x
+  xp = np.pad(zeros, ((0, 0), pad, pad, (0, 0)))
+  n = xp.shape[1] - k + 1
+  full = np.zeros((2, n, n, 3), np.float64)
+  flipped = kernel[::-1, ::-1]
+  for i in range(k):
+    for j in range(k):
+      full += flipped[i, j] * xp[:, i:i + n, j:j + n]
+  ref = full[:, ::down, ::down]
+  out = np.asarray(layers.upfirdn2d(jnp.asarray(x), kernel, up=up, down=down, pad=pad))
+  assert out.shape == ref.shape
+  np.testing.assert_allclose(out, ref, atol=1e-5)

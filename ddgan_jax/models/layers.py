@@ -77,30 +77,62 @@ def upfirdn2d(x: jax.Array, kernel: np.ndarray, *, up: int = 1, down: int = 1,
   """
   if min(pad) < 0:
     raise ValueError(f'Negative FIR padding is not supported: {pad}.')
+  # True convolution = cross-correlation with the flipped kernel. Both paths below are sums
+  # of shifted (strided) slices, which XLA fuses into one elementwise loop; a depthwise
+  # lax.conv with lhs_dilation was ~100x slower on CPU.
+  taps = np.asarray(kernel, dtype=np.float64)[::-1, ::-1]
   b, h, w, c = x.shape
+  k = taps.shape[0]
+  out_h, out_w = (h * up + pad[0] + pad[1] - k) // down + 1, (w * up + pad[0] + pad[1] - k) // down + 1
+  if up > 1 and down == 1 and out_h % up == 0 and out_w % up == 0:
+    return _upfir_polyphase(x, taps, up, pad[0], out_h // up, out_w // up)
   if up > 1:  # every sample followed by up-1 zeros
     x = x.reshape(b, h, 1, w, 1, c)
     x = jnp.pad(x, ((0, 0), (0, 0), (0, up - 1), (0, 0), (0, up - 1), (0, 0)))
     x = x.reshape(b, h * up, w * up, c)
   x = jnp.pad(x, ((0, 0), tuple(pad), tuple(pad), (0, 0)))
-  # True convolution = cross-correlation with the flipped kernel. Written as a sum of K*K
-  # shifted, strided slices: XLA fuses it into one elementwise loop, where a depthwise
-  # lax.conv with lhs_dilation was ~100x slower on CPU.
-  taps = np.asarray(kernel, dtype=np.float64)[::-1, ::-1]
-  k = taps.shape[0]
-  out_h = (x.shape[1] - k) // down + 1
-  out_w = (x.shape[2] - k) // down + 1
+  return _weighted_slices(x, [((i, j), taps[i, j]) for i in range(k) for j in range(k)],
+                          out_h, out_w, down)
+
+
+def _weighted_slices(x: jax.Array, terms, out_h: int, out_w: int, stride: int) -> jax.Array:
+  """sum_t weight_t * x[:, i_t + stride * r, j_t + stride * s, :] over r < out_h, s < out_w."""
+  b, _, _, c = x.shape
   out = None
-  for i in range(k):
-    for j in range(k):
-      if taps[i, j] == 0:
-        continue
-      window = jax.lax.slice(x, (0, i, j, 0),
-                             (b, i + (out_h - 1) * down + 1, j + (out_w - 1) * down + 1, c),
-                             (1, down, down, 1))
-      term = window * jnp.asarray(taps[i, j], x.dtype)
-      out = term if out is None else out + term
+  for (i, j), weight in terms:
+    if weight == 0:
+      continue
+    window = jax.lax.slice(x, (0, i, j, 0),
+                           (b, i + (out_h - 1) * stride + 1, j + (out_w - 1) * stride + 1, c),
+                           (1, stride, stride, 1))
+    term = window * jnp.asarray(weight, x.dtype)
+    out = term if out is None else out + term
+  if out is None:
+    return jnp.zeros((b, out_h, out_w, c), x.dtype)
   return out
+
+
+def _upfir_polyphase(x: jax.Array, taps: np.ndarray, up: int, pad0: int, m_h: int,
+                     m_w: int) -> jax.Array:
+  """Zero insertion + FIR without the zeros: output phase (r, s) only sees taps i with
+  (r + i - pad0) % up == 0, applied to x at offset (r + i - pad0) // up. [B, m*up, m*up, C]."""
+  b, h, w, c = x.shape
+  k = taps.shape[0]
+  offsets = {r: [(i, (r + i - pad0) // up) for i in range(k) if (r + i - pad0) % up == 0]
+             for r in range(up)}
+  all_d = [d for r in offsets for _, d in offsets[r]]
+  lo = max(0, -min(all_d))
+  x = jnp.pad(x, ((0, 0), (lo, max(0, max(all_d) + m_h - h)), (lo, max(0, max(all_d) + m_w - w)),
+                  (0, 0)))
+  rows = []
+  for r in range(up):
+    cols = []
+    for s in range(up):
+      terms = [((di + lo, dj + lo), taps[i, j]) for i, di in offsets[r] for j, dj in offsets[s]]
+      cols.append(_weighted_slices(x, terms, m_h, m_w, 1))
+    rows.append(jnp.stack(cols, axis=3))  # [B, m_h, m_w, up(s), C]
+  out = jnp.stack(rows, axis=2)  # [B, m_h, up(r), m_w, up(s), C]
+  return out.reshape(b, m_h * up, m_w * up, c)
 
 
 def upsample_2d(x: jax.Array, k: FirKernel = DEFAULT_FIR_KERNEL, factor: int = 2) -> jax.Array:
