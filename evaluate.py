@@ -1,0 +1,67 @@
+"""Evaluates inpainting methods on a checkpoint: LPIPS, PSNR, SSIM, NFE and time per mask family.
+
+  python evaluate.py --workdir=runs/celebahq_inpaint --output_dir=eval/ [--num_images=100]
+  python evaluate.py --checkpoint=converted/ --methods=repaint_r1,repaint_r5,telea --families=wide,half
+
+Writes <output_dir>/results.md (table: family x method), results.json (the same numbers and the
+settings) and grid_<family>.png (rows: images; columns: input, masked, one per method).
+Methods: conditional (mask-conditional models), repaint_r<N>, telea, navier_stokes, biharmonic;
+default: all that apply, with RePaint at r = 1 and 5.
+"""
+import os
+import sys
+
+from absl import app, flags, logging
+
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (uses its latest checkpoint).')
+_CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'Checkpoint directory or step directory.')
+_STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
+_SPLIT = flags.DEFINE_string('split', None, "Dataset split (default: the config's data.eval_split).")
+_FOLDER = flags.DEFINE_string('image_folder', None,
+                              "Evaluate on this folder of images instead of the config's dataset.")
+_NUM = flags.DEFINE_integer('num_images', 100, 'Images per mask family.')
+_BATCH = flags.DEFINE_integer('batch_size', 8, 'Images per network call.')
+_FAMILIES = flags.DEFINE_list('families', None, 'Mask families (default: all of masks.EVAL_FAMILIES).')
+_METHODS = flags.DEFINE_list('methods', None, 'Methods (default: all that apply to the model).')
+_SEED = flags.DEFINE_integer('seed', 0, 'Seed of the masks and the samplers.')
+_GRID = flags.DEFINE_integer('grid_images', 8, 'Rows of each picture grid.')
+_OUTPUT = flags.DEFINE_string('output_dir', None, 'Where to write results.md, results.json, grids.')
+_CPU_DEVICES = flags.DEFINE_integer(
+    'cpu_devices', 0, 'On CPU, split the host into this many XLA devices (0: leave as is); '
+    'batches are split over them when batch_size divides evenly.')
+flags.mark_flags_as_required(['output_dir'])
+
+
+def fail(message: str) -> None:
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(2)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if bool(_WORKDIR.value) == bool(_CHECKPOINT.value):
+    fail('pass exactly one of --workdir or --checkpoint.')
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+  import jax  # pylint: disable=g-import-not-at-top
+  if _CPU_DEVICES.value:
+    jax.config.update('jax_num_cpu_devices', _CPU_DEVICES.value)
+  from ddgan_jax import evaluation, masks  # pylint: disable=g-import-not-at-top
+
+  overrides = dict(dataset='folder', folder=_FOLDER.value) if _FOLDER.value else None
+  try:
+    report = evaluation.evaluate(
+        _WORKDIR.value or _CHECKPOINT.value, _OUTPUT.value, split=_SPLIT.value,
+        num_images=_NUM.value, batch_size=_BATCH.value,
+        families=_FAMILIES.value or masks.EVAL_FAMILIES, methods=_METHODS.value,
+        seed=_SEED.value, step=_STEP.value, grid_images=_GRID.value, data_overrides=overrides)
+  except (FileNotFoundError, ValueError) as e:
+    fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+  print(evaluation.format_markdown(report))
+  print(f'wrote results.md, results.json and grids to {os.path.abspath(_OUTPUT.value)}')
+
+
+if __name__ == '__main__':
+  app.run(main)

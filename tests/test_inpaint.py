@@ -1,0 +1,266 @@
+"""Inpainting samplers: exact known pixels, NFE, one compile per shape, errors, and quality."""
+import dataclasses
+import os
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from configs import tiny, tiny_inpaint
+from ddgan_jax import checkpointing, inpaint, masks, networks
+
+SIZE, CHANNELS, BATCH = 16, 3, 4
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RecordingNetworks(networks.Networks):
+  """Networks whose generator reports every (runtime) call: t and the input x_{t+1}."""
+  calls: list = dataclasses.field(default_factory=list)
+
+  def apply_g(self, params, x, t, z, cond=None):
+    jax.debug.callback(lambda t_, x_: self.calls.append((np.asarray(t_), np.asarray(x_))), t, x)
+    return super().apply_g(params, x, t, z, cond)
+
+
+def recording(nets):
+  fields = {f.name: getattr(nets, f.name) for f in dataclasses.fields(networks.Networks)}
+  return RecordingNetworks(**fields, calls=[])
+
+
+@pytest.fixture(scope='module')
+def cond_model():
+  """A randomly initialised tiny mask-conditional generator (T = 4)."""
+  nets = networks.build_networks(tiny_inpaint.get_config())
+  return nets, jax.jit(nets.init_generator)(jax.random.PRNGKey(0))
+
+
+@pytest.fixture(scope='module')
+def uncond_model():
+  """A randomly initialised tiny unconditional generator (T = 4)."""
+  nets = networks.build_networks(tiny.get_config())
+  return nets, jax.jit(nets.init_generator)(jax.random.PRNGKey(1))
+
+
+def data(batch=BATCH, family='wide', seed=0):
+  images = jax.random.uniform(jax.random.PRNGKey(seed), (batch, SIZE, SIZE, CHANNELS),
+                              minval=-1.0, maxval=1.0)
+  return np.asarray(images), np.asarray(masks.eval_masks(family, jax.random.PRNGKey(seed), batch, SIZE))
+
+
+# ------------------------------------------------------------------ exactness
+
+@pytest.mark.parametrize('mode', ['conditional', 'repaint'])
+def test_known_pixels_are_kept_bitwise(cond_model, mode):
+  nets, params = cond_model
+  images, holes = data(family='narrow')
+  out, _ = inpaint.inpaint(nets, params, images, holes, jax.random.PRNGKey(3), mode=mode,
+                           resample=2 if mode == 'repaint' else 1)
+  out = np.asarray(out)
+  known = np.broadcast_to(holes == 0, out.shape)
+  assert known.any() and (~known).any()
+  np.testing.assert_array_equal(out[known].view(np.uint32), images[known].view(np.uint32))
+  assert np.all(np.isfinite(out)) and np.all(np.abs(out) <= 1.0)
+  assert np.abs(out[~known] - images[~known]).mean() > 1e-3  # The holes were filled anew.
+
+
+def test_known_pixels_survive_the_png_round_trip(cond_model, tmp_path):
+  """uint8 in -> uint8 out: the known bytes of the written PNG are the input's."""
+  nets, params = cond_model
+  rng = np.random.default_rng(0)
+  images_u8 = rng.integers(0, 256, (BATCH, SIZE, SIZE, CHANNELS), dtype=np.uint8)
+  holes = np.asarray(masks.eval_masks('wide', jax.random.PRNGKey(4), BATCH, SIZE)) > 0
+  run = lambda x, m, k: inpaint.inpaint(nets, params, x, m, k, mode='conditional')
+  out_u8, nfe = inpaint.inpaint_uint8(run, images_u8, holes, jax.random.PRNGKey(5))
+  assert out_u8.dtype == np.uint8 and nfe == nets.num_timesteps
+  for i in range(BATCH):
+    path = tmp_path / f'{i}.png'
+    Image.fromarray(out_u8[i]).save(path)
+    back = np.asarray(Image.open(path))
+    known = np.broadcast_to(~holes[i], back.shape)
+    np.testing.assert_array_equal(back[known], images_u8[i][known])
+  # The float path alone also maps known uint8 values back to themselves.
+  as_float = inpaint.uint8_to_float(images_u8)
+  np.testing.assert_array_equal(inpaint.float_to_uint8(as_float), images_u8)
+
+
+# ------------------------------------------------------------------ NFE and compiles
+
+@pytest.mark.parametrize('mode,resample', [('conditional', 1), ('repaint', 1), ('repaint', 3)])
+def test_generator_calls_equal_nfe(cond_model, mode, resample):
+  nets, params = cond_model
+  rec = recording(nets)
+  images, holes = data()
+  out, nfe = inpaint.inpaint(rec, params, images, holes, jax.random.PRNGKey(0), mode=mode,
+                             resample=resample)
+  out.block_until_ready()
+  jax.effects_barrier()
+  expected = nets.num_timesteps * resample
+  assert nfe == expected == len(rec.calls)
+  # Steps t = T-1 .. 0, each `resample` times in a row.
+  steps = [int(t[0]) for t, _ in rec.calls]
+  assert steps == [t for t in range(nets.num_timesteps - 1, -1, -1) for _ in range(resample)]
+
+
+def test_repaint_feeds_known_pixels_from_q_of_the_image(uncond_model):
+  """Before step t the known pixels of x_{t+1} are a fresh draw of q(x_{t+1} | image)."""
+  nets, params = uncond_model
+  rec = recording(nets)
+  batch = 8
+  images = np.full((batch, SIZE, SIZE, CHANNELS), 0.8, np.float32)
+  holes = np.asarray(masks.eval_masks('half', jax.random.PRNGKey(0), batch, SIZE))
+  out, _ = inpaint.inpaint(rec, params, images, holes, jax.random.PRNGKey(1), mode='repaint',
+                           resample=2)
+  out.block_until_ready()
+  jax.effects_barrier()
+  known = np.broadcast_to(holes == 0, images.shape)
+  sched = nets.schedule
+  draws = []
+  for t, x in rec.calls:
+    t = int(t[0])
+    eps = (x[known] - float(sched.a_s_cum[t + 1]) * 0.8) / float(sched.sigmas_cum[t + 1])
+    assert abs(eps.mean()) < 0.1 and abs(eps.std() - 1.0) < 0.1, (t, eps.mean(), eps.std())
+    draws.append(x[known])
+  # Every call gets a fresh draw (also the repeated calls of one step).
+  assert all(not np.allclose(a, b) for a, b in zip(draws[:-1], draws[1:]))
+
+
+def test_compiles_once_per_shape_mode_and_resample(uncond_model):
+  nets, params = uncond_model
+  nets = networks.build_networks(tiny.get_config())  # Fresh identity: nothing cached yet.
+  key = ('repaint', 2, (BATCH, SIZE, SIZE, CHANNELS))
+  before = inpaint.TRACE_COUNTS[key]
+  for seed in range(3):
+    images, holes = data(seed=seed)
+    inpaint.inpaint(nets, params, images, holes, jax.random.PRNGKey(seed), mode='repaint',
+                    resample=2)
+  assert inpaint.TRACE_COUNTS[key] == before + 1
+  other = ('repaint', 2, (2, SIZE, SIZE, CHANNELS))
+  before_other = inpaint.TRACE_COUNTS[other]
+  images, holes = data(batch=2)
+  inpaint.inpaint(nets, params, images, holes, jax.random.PRNGKey(0), mode='repaint', resample=2)
+  assert inpaint.TRACE_COUNTS[other] == before_other + 1
+  assert inpaint.TRACE_COUNTS[key] == before + 1
+
+
+def test_program_size_does_not_grow_with_resample(uncond_model):
+  nets, params = uncond_model
+  images, holes = data()
+  sizes = [len(inpaint._inpaint_jit.lower(nets, params, images, holes, jax.random.PRNGKey(0),
+                                          mode='repaint', resample=r).as_text())
+           for r in (1, 8)]
+  assert abs(sizes[1] - sizes[0]) < 0.01 * sizes[0]
+
+
+# ------------------------------------------------------------------ errors
+
+@pytest.mark.parametrize('images_shape,masks_shape,kwargs,match', [
+    ((2, 16, 16, 3), (2, 16, 8, 1), {}, 'differ'),
+    ((2, 16, 16, 3), (3, 16, 16, 1), {}, 'differ'),
+    ((2, 16, 16, 3), (2, 16, 16, 3), {}, r'\[B, H, W, 1\]'),
+    ((16, 16, 3), (16, 16, 1), {}, r'\[B, H, W, C\]'),
+    ((2, 32, 32, 3), (2, 32, 32, 1), {}, '16x16'),
+    ((2, 16, 16, 1), (2, 16, 16, 1), {}, 'channels'),
+    ((2, 16, 16, 3), (2, 16, 16, 1), dict(mode='dream'), 'mode'),
+    ((2, 16, 16, 3), (2, 16, 16, 1), dict(mode='repaint', resample=0), 'resample'),
+    ((2, 16, 16, 3), (2, 16, 16, 1), dict(mode='conditional', resample=2), 'resample'),
+])
+def test_bad_arguments_raise_value_error(cond_model, images_shape, masks_shape, kwargs, match):
+  nets, params = cond_model
+  with pytest.raises(ValueError, match=match):
+    inpaint.inpaint(nets, params, np.zeros(images_shape, np.float32),
+                    np.zeros(masks_shape, np.float32), jax.random.PRNGKey(0), **kwargs)
+
+
+def test_conditional_mode_needs_a_mask_conditional_model(uncond_model, tmp_path):
+  nets, params = uncond_model
+  images, holes = data()
+  with pytest.raises(ValueError, match='mask-conditional'):
+    inpaint.inpaint(nets, params, images, holes, jax.random.PRNGKey(0), mode='conditional')
+  path = checkpointing.save_inference_checkpoint(str(tmp_path / 'ckpt'), ema_params=params,
+                                                 config=tiny.get_config())
+  with pytest.raises(ValueError, match='mask-conditional'):
+    inpaint.load_inpainter(path, mode='conditional')
+  # RePaint mode runs the same checkpoint.
+  fn, loaded, _ = inpaint.load_inpainter(path, mode='repaint', resample=2)
+  out, nfe = fn(images, holes, jax.random.PRNGKey(0))
+  assert nfe == 2 * loaded.num_timesteps and not loaded.inpaint
+  known = np.broadcast_to(holes == 0, images.shape)
+  np.testing.assert_array_equal(np.asarray(out)[known], images[known])
+  assert np.all(np.isfinite(np.asarray(out)))
+
+
+def test_checkpoint_whose_weights_do_not_fit_its_config_is_refused(cond_model, tmp_path):
+  nets, params = cond_model
+  config = tiny_inpaint.get_config()
+  config.model.nf = 32  # The weights are nf 16.
+  path = checkpointing.save_inference_checkpoint(str(tmp_path / 'bad'), ema_params=params,
+                                                 config=config)
+  with pytest.raises(ValueError, match='do not match the config'):
+    inpaint.load_inpainter(path, mode='conditional')
+  inpaint.check_checkpoint_fits(  # The matching pair passes.
+      checkpointing.save_inference_checkpoint(str(tmp_path / 'ok'), ema_params=params,
+                                              config=tiny_inpaint.get_config()), nets)
+
+
+# ------------------------------------------------------------------ quality
+
+# Measured on this project's 2-core CPU: the tiny GAN does NOT beat a mean-colour fill after a
+# few hundred steps (hole MSE 0.28-0.47 vs 0.15 after 400 steps, for several learning rates,
+# D widths and T in {2, 4}); with the settings below the 8-sample mean gets there after about
+# 7000 steps. DDGAN_QUALITY_STEPS=8000 passed in 611 s (1 device, ~15 steps/s), too long for
+# the default run, so the test runs only when that variable is set.
+QUALITY_STEPS = int(os.environ.get('DDGAN_QUALITY_STEPS', '0'))
+
+
+def quality_config(num_steps):
+  """tiny_inpaint with a wider D (ngf 8), T = 2, constant lr 3e-4 and a short EMA."""
+  config = tiny_inpaint.get_config()
+  config.model.ngf = 8
+  config.diffusion.num_timesteps = 2
+  config.optim.lr_g = config.optim.lr_d = 3e-4
+  config.optim.schedule = 'constant'
+  config.optim.ema_decay = 0.995
+  config.train.num_steps = num_steps
+  config.train.ckpt_every = num_steps
+  config.train.log_every = 500
+  config.train.num_sample_images = 0
+  return config
+
+
+def hole_mse(filled, images, holes):
+  return float(((filled - images) ** 2 * holes).sum() / (holes.sum() * images.shape[-1]))
+
+
+def mean_colour_fill(images, holes):
+  """Holes filled with the mean of the known pixels, per image and channel."""
+  known = 1.0 - holes
+  mean = (images * known).sum((1, 2), keepdims=True) / np.maximum(known.sum((1, 2), keepdims=True), 1)
+  return np.where(holes > 0, mean, images)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(QUALITY_STEPS <= 0, reason='set DDGAN_QUALITY_STEPS=8000 (~10 min on 2 CPU '
+                    'cores): the tiny GAN needs thousands of steps to beat a mean fill')
+def test_trained_conditional_model_fills_holes_better_than_mean_colour(tmp_path):
+  """Held-out synthetic images, mask families never drawn in training.
+
+  The model's estimate is the mean of 8 samples (the MSE-optimal use of a sampler: a single
+  sample's MSE carries the sampling variance on top). A model that ignored the condition
+  could not beat the mean colour of the known pixels of each image.
+  """
+  from ddgan_jax import input_pipeline, sharding, train_lib  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path / 'run')
+  config = quality_config(QUALITY_STEPS)
+  train_lib.train_and_evaluate(config, workdir, mesh=sharding.make_mesh(jax.devices()[:1]))
+  fn, nets, _ = inpaint.load_inpainter(workdir, mode='conditional')
+  images = np.concatenate([b['image'] for b in input_pipeline.create_eval_dataset(
+      config.data, batch_size=64, split='validation', num_examples=64)])
+  for family in ('narrow', 'line'):
+    holes = np.asarray(masks.eval_masks(family, jax.random.PRNGKey(1), len(images), SIZE))
+    samples = [np.asarray(fn(images, holes, jax.random.PRNGKey(s))[0]) for s in range(8)]
+    model = hole_mse(np.mean(samples, axis=0), images, holes)
+    baseline = hole_mse(mean_colour_fill(images, holes), images, holes)
+    print(f'{family}: model {model:.4f} (single sample {hole_mse(samples[0], images, holes):.4f}), '
+          f'mean fill {baseline:.4f}')
+    assert model < baseline, (family, model, baseline)
