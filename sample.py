@@ -299,11 +299,9 @@ def inpaint_main() -> None:
 
   # 3. Weights (a checkpoint whose arrays do not fit its config fails here).
   try:
-    inpaint.check_checkpoint_fits(source, nets, _STEP.value)
+    nets, params, _ = networks.load_ema_generator(source, step=_STEP.value)
   except ValueError as e:
     raise InputError(str(e)) from e
-  try:
-    nets, params, _ = networks.load_ema_generator(source, step=_STEP.value)
   except Exception as e:  # pylint: disable=broad-except
     raise InputError(f'cannot restore the generator from {source}: {_first_line(e)}') from e
 

@@ -10,6 +10,6 @@ def get_config():
   config = fashion_mnist.get_config()
   config.inpaint.enabled = True
   config.inpaint.p_uncond = 0.1
-  config.train.max_time_minutes = 12.0
+  config.train.max_time_minutes = 11.0
   config.train.num_epochs = 100  # An upper bound; the time limit ends the demo run first.
   return config

@@ -123,6 +123,16 @@ def load_config(path: str, step: int | None = None) -> ml_collections.ConfigDict
   return config_from_json_dict(restored[CONFIG])
 
 
+def ema_metadata(path: str, step: int | None = None) -> Any:
+  """The stored EMA generator's tree of array metadata (shapes, dtypes); reads no arrays."""
+  directory, step = resolve_checkpoint(path, step)
+  registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
+  registry.add(EMA, ocp.args.StandardRestore, ocp.StandardCheckpointHandler)
+  registry.add(CONFIG, ocp.args.JsonRestore, ocp.JsonCheckpointHandler)
+  with ocp.CheckpointManager(directory, handler_registry=registry) as manager:
+    return manager.item_metadata(step)[EMA]
+
+
 def restore_ema_generator(path: str, abstract_params: Any, step: int | None = None) -> Any:
   """Restores only the EMA generator onto the shardings of `abstract_params`.
 

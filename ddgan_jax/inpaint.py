@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddgan_jax import checkpointing, diffusion, losses, networks
+from ddgan_jax import checkpointing, diffusion, losses, networks, visualize
 from ddgan_jax.networks import Networks
 
 MODES = ('conditional', 'repaint')
@@ -153,31 +153,6 @@ def inpaint(nets: Networks, params: Any, images: Any, masks: Any, key: jax.Array
   return result, num_function_evaluations(nets, mode, resample)
 
 
-def check_checkpoint_fits(path: str, nets: Networks, step: int | None = None) -> None:
-  """Raises ValueError unless the stored EMA generator has exactly the arrays `nets` builds.
-
-  Reads only the checkpoint's metadata, so a checkpoint whose config does not describe its
-  weights is refused with one clear message instead of a failed restore.
-  """
-  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
-  directory, step = checkpointing.resolve_checkpoint(path, step)
-  registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
-  registry.add(checkpointing.EMA, ocp.args.StandardRestore, ocp.StandardCheckpointHandler)
-  registry.add(checkpointing.CONFIG, ocp.args.JsonRestore, ocp.JsonCheckpointHandler)
-  with ocp.CheckpointManager(directory, handler_registry=registry) as manager:
-    stored_tree = manager.item_metadata(step)[checkpointing.EMA]
-  leaves = jax.tree_util.tree_leaves_with_path
-  stored = {jax.tree_util.keystr(p): tuple(m.shape) for p, m in leaves(stored_tree)}
-  wanted = {jax.tree_util.keystr(p): tuple(s.shape)
-            for p, s in leaves(nets.abstract_generator_params())}
-  bad = sorted(k for k in stored.keys() | wanted.keys() if stored.get(k) != wanted.get(k))
-  if bad:
-    k = bad[0]
-    raise ValueError(f'the generator weights in {directory}/{step} do not match the config '
-                     f'stored with them ({len(bad)} array(s) differ; e.g. {k}: stored '
-                     f'{stored.get(k, "missing")}, config builds {wanted.get(k, "nothing")}).')
-
-
 def load_inpainter(checkpoint_path: str, *, mode: str = 'conditional', resample: int = 1,
                    step: int | None = None) -> tuple[Inpainter, Networks, Any]:
   """A ready inpainter from an Orbax checkpoint (training workdir or converted checkpoint).
@@ -189,11 +164,9 @@ def load_inpainter(checkpoint_path: str, *, mode: str = 'conditional', resample:
     ValueError: mode/resample do not fit the model (e.g. conditional with an unconditional
       one), or the stored weights do not fit the stored config.
   """
-  config = checkpointing.load_config(checkpoint_path, step)
-  nets = networks.build_networks(config)
   # Fail on a mode the model cannot run before restoring the weights.
+  nets = networks.build_networks(checkpointing.load_config(checkpoint_path, step))
   check_inputs(nets, nets.image_shape(1), nets.image_shape(1)[:3] + (1,), mode, resample)
-  check_checkpoint_fits(checkpoint_path, nets, step)
   nets, params, config = networks.load_ema_generator(checkpoint_path, step=step)
 
   def inpainter(images: Any, masks: Any, key: jax.Array) -> tuple[jax.Array, int]:
@@ -209,10 +182,7 @@ def uint8_to_float(images: np.ndarray) -> np.ndarray:
   return np.asarray(images, np.float32) / np.float32(127.5) - np.float32(1.0)
 
 
-def float_to_uint8(images: Any) -> np.ndarray:
-  """[-1, 1] floats -> uint8, rounded and clipped."""
-  images = np.asarray(images, np.float32)
-  return np.clip(np.round((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+float_to_uint8 = visualize.to_uint8  # [-1, 1] floats -> uint8, rounded and clipped.
 
 
 def inpaint_uint8(inpainter: Inpainter, images: np.ndarray, masks: np.ndarray,

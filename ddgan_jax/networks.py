@@ -92,9 +92,29 @@ def load_ema_generator(path: str, *, step: int | None = None,
   """
   config = checkpointing.load_config(path, step)
   nets = build_networks(config)
+  check_checkpoint_fits(path, nets, step)
   sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   params = checkpointing.restore_ema_generator(path, nets.abstract_generator_params(sharding), step)
   return nets, params, config
+
+
+def check_checkpoint_fits(path: str, nets: Networks, step: int | None = None) -> None:
+  """Raises ValueError unless the stored EMA generator has exactly the arrays `nets` builds.
+
+  Reads only the checkpoint's metadata, so a checkpoint whose config does not describe its
+  weights is refused with one clear message instead of a failed restore.
+  """
+  stored_tree = checkpointing.ema_metadata(path, step)
+  leaves = jax.tree_util.tree_leaves_with_path
+  stored = {jax.tree_util.keystr(p): tuple(m.shape) for p, m in leaves(stored_tree)}
+  wanted = {jax.tree_util.keystr(p): tuple(s.shape)
+            for p, s in leaves(nets.abstract_generator_params())}
+  bad = sorted(k for k in stored.keys() | wanted.keys() if stored.get(k) != wanted.get(k))
+  if bad:
+    k = bad[0]
+    raise ValueError(f'the generator weights in {path} do not match the config stored with '
+                     f'them ({len(bad)} array(s) differ; e.g. {k}: stored '
+                     f'{stored.get(k, "missing")}, config builds {wanted.get(k, "nothing")}).')
 
 
 def make_sampler(nets: Networks, num_images: int):

@@ -244,7 +244,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       scalars['steps_per_sec'] = metric_count / max(now - t_log, 1e-9)
       scalars['lr_g'], scalars['lr_d'] = float(opt.lr_g(step)), float(opt.lr_d(step))
       writer.write_scalars(step, scalars)
-      pbar.set_postfix(d=f"{scalars['d_loss']:.3f}", g=f"{scalars['g_loss']:.3f}")
+      postfix = dict(d=f"{scalars['d_loss']:.3f}", g=f"{scalars['g_loss']:.3f}")
+      if max_seconds > 0:  # the bar's ETA assumes all steps; the time limit comes first
+        postfix['time_left'] = f'{max(0.0, max_seconds - (now - t_start)) / 60:.1f}min'
+      pbar.set_postfix(postfix)
       metric_sum, metric_count, t_log = None, 0, now
     if step % int(config.train.ckpt_every) == 0 or last:
       ckpt.save(step, state, state.ema_g, config)

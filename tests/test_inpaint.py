@@ -198,7 +198,7 @@ def test_checkpoint_whose_weights_do_not_fit_its_config_is_refused(cond_model, t
                                                  config=config)
   with pytest.raises(ValueError, match='do not match the config'):
     inpaint.load_inpainter(path, mode='conditional')
-  inpaint.check_checkpoint_fits(  # The matching pair passes.
+  networks.check_checkpoint_fits(  # The matching pair passes.
       checkpointing.save_inference_checkpoint(str(tmp_path / 'ok'), ema_params=params,
                                               config=tiny_inpaint.get_config()), nets)
 
