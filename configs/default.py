@@ -87,8 +87,10 @@ def get_config() -> ml_collections.ConfigDict:
   inpaint.p_uncond = 0.1      # Share of all-ones masks (keeps unconditional sampling).
   # Training mask mixture: name -> weight, from thick, medium, thin, box, brush.
   # thick and thin draw from the same distributions as the evaluation families wide and
-  # narrow, so the default leaves them out to keep every evaluation family unseen.
-  inpaint.mask_mixture = ml_collections.ConfigDict(dict(medium=1.0, box=1.0, brush=1.0))
+  # narrow, so the default gives them weight 0 to keep every evaluation family unseen
+  # (--config.inpaint.mask_mixture.thick=1 turns one on).
+  inpaint.mask_mixture = ml_collections.ConfigDict(
+      dict(thick=0.0, medium=1.0, thin=0.0, box=1.0, brush=1.0))
 
   # -------------------------------------------------------------- sample
   config.sample = sample = ml_collections.ConfigDict()

@@ -16,8 +16,7 @@ The official code has no 64 px configuration, so the model is chosen here:
   ~5000 steps; 100 epochs (~500k steps) are the same number of images as 2,560 CIFAR-10
   epochs, in line with the official 1800.
 
-Training masks as celebahq_256_inpaint.py: `thick`/`thin` get weight 0 so that the
-evaluation families `wide`/`narrow` stay unseen.
+Training masks: the default mixture (no `thick`/`thin`, so `wide`/`narrow` stay unseen).
 """
 from configs import default
 
@@ -39,9 +38,4 @@ def get_config():
   config.train.num_sample_images = 64
   config.inpaint.enabled = True
   config.inpaint.p_uncond = 0.1
-  config.inpaint.mask_mixture.thick = 0.0
-  config.inpaint.mask_mixture.thin = 0.0
-  config.inpaint.mask_mixture.medium = 1.0
-  config.inpaint.mask_mixture.box = 1.0
-  config.inpaint.mask_mixture.brush = 1.0
   return config
