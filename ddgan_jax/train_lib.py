@@ -214,9 +214,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   sampler = make_sampler(nets, num_samples) if num_samples > 0 else None
   writer = MetricWriter(workdir)
   data_shard = sharding.data_sharding(mesh)
-  batches = input_pipeline.create_dataset(
+  host_batches = input_pipeline.create_dataset(
       config.data, global_batch_size=batch_size, split=config.data.train_split, train=True,
       seed=int(config.train.seed), start_step=start_step)
+  # One batch already on its devices while the previous step runs.
+  batches = input_pipeline.device_batches((b['image'] for b in host_batches), data_shard)
 
   is_main = jax.process_index() == 0
   if is_main and start_step:
@@ -228,7 +230,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
               dynamic_ncols=True)
   step = start_step
   while step < total_steps:
-    images = input_pipeline.to_global_array(next(batches)['image'], data_shard)
+    images = next(batches)
     state, metrics = train_step(state, images, base_key)
     step += 1
     pbar.update(1)
