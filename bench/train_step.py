@@ -3,9 +3,10 @@
   python bench/train_step.py --config=configs/tiny.py --batch_size=64 [--cpu_devices=8]
 
 The step is the real jitted, sharded train step (D with lazy R1, G, EMA) on random images, so
-the figures exclude the input pipeline (see bench/input_pipeline.py for that). FLOPs come from
-XLA's cost analysis of the compiled per-device program, times the device count; XLA counts both branches of the R1 `lax.cond`, so the
-GFLOP/s figure slightly overstates the work of the steps that skip R1 (14 of 15 on CIFAR-10).
+the figures exclude the input pipeline (see bench/input_pipeline.py for that). Both compiled
+variants run, with R1 on the steps `train_lib.r1_due` picks (1 in optim.lazy_reg). FLOPs come
+from XLA's cost analysis of each compiled per-device program, times the device count, averaged
+over the timed steps.
 """
 import json
 import os
@@ -20,8 +21,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/tiny.py', 'Config file.')
 _BATCH = flags.DEFINE_integer('batch_size', 0, 'Global batch (0: the config value).')
-_STEPS = flags.DEFINE_integer('steps', 20, 'Timed steps.')
-_WARMUP = flags.DEFINE_integer('warmup', 3, 'Untimed steps after compilation.')
+_STEPS = flags.DEFINE_integer(
+    'steps', 30, 'Timed steps; a multiple of optim.lazy_reg (15) keeps the share of R1 steps exact.')
+_WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps after compilation (2 runs both programs).')
 _CPU_DEVICES = flags.DEFINE_integer('cpu_devices', 0, 'Split the CPU into this many devices.')
 
 
@@ -47,22 +49,28 @@ def main(_):
   key = jax.device_put(jax.random.PRNGKey(2), repl)
   step = train_lib.jit_train_step(train_lib.make_train_step(nets, opt, config), mesh)
 
+  # Two programs: with and without the lazy R1 term (train_lib.r1_due picks per step).
   t0 = time.perf_counter()
-  compiled = step.lower(state, images, key).compile()
+  compiled = {r1: step.lower(state, images, key, r1).compile() for r1 in (False, True)}
   compile_s = time.perf_counter() - t0
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  # XLA analyses the partitioned (per-device) program; every device runs the same one.
-  flops = float(cost.get('flops', 0.0)) * mesh.devices.size if cost else 0.0
 
-  for _ in range(_WARMUP.value):
-    state, metrics = compiled(state, images, key)
+  def flops_of(program):
+    cost = program.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    # XLA analyses the partitioned (per-device) program; every device runs the same one.
+    return float(cost.get('flops', 0.0)) * mesh.devices.size if cost else 0.0
+
+  flops = {r1: flops_of(program) for r1, program in compiled.items()}
+  due = [train_lib.r1_due(config.optim, s) for s in range(_WARMUP.value + _STEPS.value)]
+  for s in range(_WARMUP.value):
+    state, metrics = compiled[due[s]](state, images, key)
   jax.block_until_ready(state)
   t0 = time.perf_counter()
-  for _ in range(_STEPS.value):
-    state, metrics = compiled(state, images, key)
+  for s in range(_WARMUP.value, _WARMUP.value + _STEPS.value):
+    state, metrics = compiled[due[s]](state, images, key)
   jax.block_until_ready((state, metrics))
   seconds = (time.perf_counter() - t0) / _STEPS.value
+  flops = sum(flops[r1] for r1 in due[_WARMUP.value:]) / _STEPS.value
 
   print(json.dumps({
       'config': os.path.basename(config_flags.get_config_filename(flags.FLAGS['config'])),

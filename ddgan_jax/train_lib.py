@@ -80,9 +80,15 @@ def init_state(nets: Networks, opt: Optimizers, key: jax.Array) -> TrainState:
 # ------------------------------------------------------------------ train step
 
 def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.ConfigDict):
-  """Returns the (unjitted) pure fn(state, images [B, H, W, C], base_key) -> (state, metrics)."""
+  """Returns the (unjitted) pure fn(state, images [B, H, W, C], base_key, r1) -> (state, metrics).
+
+  `r1` is a Python bool (static under jit): whether this step adds the R1 penalty, i.e.
+  `r1_due(config.optim, step)`. The two variants are compiled separately rather than chosen by
+  `lax.cond` on the step counter: on XLA:CPU the R1 branch inside a conditional ran ~19x slower
+  than the same computation outside one (1.73 s vs 92 ms for the Fashion-MNIST D, batch 8).
+  """
   optim = config.optim
-  r1_gamma, lazy_reg, decay = float(optim.r1_gamma), int(optim.lazy_reg), float(optim.ema_decay)
+  r1_gamma, decay = float(optim.r1_gamma), float(optim.ema_decay)
   loss_kw = dict(apply_g=nets.apply_g, apply_d=nets.apply_d, schedule=nets.schedule)
   mask_sampler = None
   if nets.inpaint:
@@ -93,7 +99,7 @@ def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.Conf
     mask_sampler = lambda key, batch: masks.sample_training_masks(
         key, batch, nets.image_size, mixture, p_uncond)
 
-  def train_step(state: TrainState, images: jax.Array, base_key: jax.Array):
+  def train_step(state: TrainState, images: jax.Array, base_key: jax.Array, r1: bool):
     key = jax.random.fold_in(base_key, state.step)
     k_d, k_g, k_mask = jax.random.split(key, 3)
     mask = mask_sampler(k_mask, images.shape[0]) if mask_sampler else None
@@ -103,14 +109,11 @@ def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.Conf
     draws_d = draw(k_d)
     (_, d_aux), grads_d = jax.value_and_grad(losses.discriminator_loss, has_aux=True)(
         state.params_d, state.params_g, images, draws_d, mask=mask, **loss_kw)
-    r1 = jnp.zeros(())
-    if r1_gamma > 0:
-      r1_fn = lambda p: losses.r1_penalty(p, images, draws_d, apply_d=nets.apply_d,
-                                          schedule=nets.schedule, r1_gamma=r1_gamma, mask=mask)
-      do_r1 = (state.step % lazy_reg == 0) if lazy_reg > 0 else jnp.bool_(True)
-      r1, grads_r1 = jax.lax.cond(
-          do_r1, lambda: jax.value_and_grad(r1_fn)(state.params_d),
-          lambda: (jnp.zeros(()), jax.tree.map(jnp.zeros_like, state.params_d)))
+    r1_value = jnp.zeros(())
+    if r1 and r1_gamma > 0:
+      r1_value, grads_r1 = jax.value_and_grad(lambda p: losses.r1_penalty(
+          p, images, draws_d, apply_d=nets.apply_d, schedule=nets.schedule, r1_gamma=r1_gamma,
+          mask=mask))(state.params_d)
       grads_d = jax.tree.map(jnp.add, grads_d, grads_r1)
     updates_d, opt_state_d = opt.tx_d.update(grads_d, state.opt_state_d, state.params_d)
     params_d = optax.apply_updates(state.params_d, updates_d)
@@ -125,7 +128,7 @@ def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.Conf
     first = state.step == 0
     ema_g = jax.tree.map(lambda e, p: jnp.where(first, p, decay * e + (1.0 - decay) * p),
                          state.ema_g, params_g)
-    metrics = dict(d_loss=d_aux['d_real'] + d_aux['d_fake'], r1=r1, **d_aux, **g_aux)
+    metrics = dict(d_loss=d_aux['d_real'] + d_aux['d_fake'], r1=r1_value, **d_aux, **g_aux)
     new_state = state.replace(step=state.step + 1, params_g=params_g, params_d=params_d,
                               opt_state_g=opt_state_g, opt_state_d=opt_state_d, ema_g=ema_g)
     return new_state, metrics
@@ -133,11 +136,18 @@ def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.Conf
   return train_step
 
 
+def r1_due(optim: ml_collections.ConfigDict, step: int) -> bool:
+  """Whether the step that starts from `step` adds R1: every optim.lazy_reg steps (0: every
+  step), from step 0, as the official `global_step % lazy_reg == 0`; never when r1_gamma = 0."""
+  lazy_reg = int(optim['lazy_reg'])
+  return float(optim['r1_gamma']) > 0 and (lazy_reg <= 0 or step % lazy_reg == 0)
+
+
 def jit_train_step(train_step, mesh: jax.sharding.Mesh):
-  """jax.jit with replicated state, batch split over `data`, and the state donated."""
+  """jax.jit with replicated state, batch split over `data`, the state donated, `r1` static."""
   repl, data = sharding.replicated(mesh), sharding.data_sharding(mesh)
   return jax.jit(train_step, in_shardings=(repl, data, repl), out_shardings=(repl, repl),
-                 donate_argnums=0)
+                 donate_argnums=0, static_argnums=3)
 
 
 # ------------------------------------------------------------------ the loop
@@ -231,7 +241,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   step = start_step
   while step < total_steps:
     images = next(batches)
-    state, metrics = train_step(state, images, base_key)
+    state, metrics = train_step(state, images, base_key, r1_due(config.optim, step))
     step += 1
     pbar.update(1)
     metric_sum = metrics if metric_sum is None else jax.tree.map(jnp.add, metric_sum, metrics)

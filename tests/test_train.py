@@ -89,8 +89,8 @@ def test_sharded_step_matches_single_device():
     state = jax.tree.map(jnp.copy, state0)
     x = jax.device_put(images, sharding.data_sharding(mesh))
     assert len(x.sharding.device_set) == n
-    state, m1 = step(state, x, jax.random.PRNGKey(2))
-    state, m2 = step(state, x, jax.random.PRNGKey(2))
+    state, m1 = step(state, x, jax.random.PRNGKey(2), True)
+    state, m2 = step(state, x, jax.random.PRNGKey(2), False)
     results.append((jax.device_get(m1), jax.device_get(m2)))
   (a1, a2), (b1, b2) = results
   for k in a1:
@@ -111,12 +111,16 @@ def test_ema_starts_from_first_update_and_lr_schedule():
   step = train_lib.jit_train_step(train_lib.make_train_step(nets, opt, config), mesh)
   state = train_lib.init_state(nets, opt, jax.random.PRNGKey(0))
   images = jax.random.uniform(jax.random.PRNGKey(1), nets.image_shape(8), minval=-1, maxval=1)
-  state, metrics = step(state, images, jax.random.PRNGKey(2))
+  # Lazy R1 as the official `global_step % lazy_reg == 0`: steps 0, 15, 30, ...
+  assert [s for s in range(40) if train_lib.r1_due(config.optim, s)] == [0, 15, 30]
+  assert not train_lib.r1_due(dict(r1_gamma=0.0, lazy_reg=15), 0)
+  assert all(train_lib.r1_due(dict(r1_gamma=1.0, lazy_reg=0), s) for s in range(3))
+  state, metrics = step(state, images, jax.random.PRNGKey(2), train_lib.r1_due(config.optim, 0))
   jax.tree.map(np.testing.assert_array_equal, state.ema_g, state.params_g)
-  assert float(metrics['r1']) > 0  # step 0 is an R1 step (lazy_reg = 15)
+  assert float(metrics['r1']) > 0
   prev_ema = jax.tree.map(np.asarray, state.ema_g)  # the state is donated to the next step
-  state, metrics = step(state, images, jax.random.PRNGKey(2))
-  assert float(metrics['r1']) == 0  # step 1 is not
+  state, metrics = step(state, images, jax.random.PRNGKey(2), train_lib.r1_due(config.optim, 1))
+  assert float(metrics['r1']) == 0
   d = config.optim.ema_decay
   jax.tree.map(lambda e, pe, p: np.testing.assert_allclose(e, d * pe + (1 - d) * p, rtol=1e-6, atol=1e-7),
                state.ema_g, prev_ema, state.params_g)
