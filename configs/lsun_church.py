@@ -7,7 +7,9 @@ def get_config():
   config.data.dataset = 'lsun/church_outdoor'
   config.data.image_size = 256
   config.data.crop = 'resize'  # Resize shorter side, then center crop (official transform).
-  # The official run trains on the first 120,000 of the 126,227 training images.
+  # The official run trains on the first 120,000 of the 126,227 training images (a
+  # torch Subset of the LMDB order; tfds's order of the same images may differ).
+  config.data.num_train_examples = 120_000  # read as 'train[:120000]'
   config.data.eval_split = 'validation'
   config.model.nf = 64
   config.model.ch_mult = (1, 1, 2, 2, 4, 4)
