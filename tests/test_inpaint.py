@@ -208,8 +208,8 @@ def test_checkpoint_whose_weights_do_not_fit_its_config_is_refused(cond_model, t
 # determined by the known pixels of the same column, yet the mean colour of the known pixels
 # carries almost none of it, so only a model that really reads its condition beats that fill.
 # Measured on this project's 2-core CPU (batch 8, 1 device, ~8 steps/s): the 8-sample mean
-# crosses the mean fill between 1000 and 1250 steps and is at about a third of it by 1500-2000
-# (narrow 0.08-0.10 vs 0.32; line 0.04-0.05 vs 0.32). On the procedural `synthetic` images the
+# crossed the mean fill between 1000 and 1250 steps in probe runs of this recipe; this test
+# at 1500 steps gave narrow 0.186 vs 0.313 and line 0.121 vs 0.311 (213 s in all). On the procedural `synthetic` images the
 # same GAN needed about 7000 steps. A model that ignores its condition scores about 0.37
 # (the data variance 1/3 plus the variance of an 8-sample mean).
 QUALITY_STEPS = 1500
