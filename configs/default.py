@@ -79,7 +79,7 @@ def get_config() -> ml_collections.ConfigDict:
   train.keep_checkpoints = 3
   train.sample_every = 10_000
   train.num_sample_images = 64
-  train.max_time_minutes = -1.0  # > 0: stop (with a checkpoint) after this long.
+  train.max_time_minutes = -1.0  # > 0: stop (with a checkpoint) at the first log step after this long.
 
   # ------------------------------------------------------------- inpaint
   config.inpaint = inpaint = ml_collections.ConfigDict()

@@ -246,11 +246,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     pbar.update(1)
     metric_sum = metrics if metric_sum is None else jax.tree.map(jnp.add, metric_sum, metrics)
     metric_count += 1
-    out_of_time = max_seconds > 0 and _agree(time.time() - t_start > max_seconds)
+    log_step = step % int(config.train.log_every) == 0
+    # The time limit is checked on log steps only: there the metrics sync anyway, and with
+    # several processes the check is a broadcast that would otherwise stall every step.
+    out_of_time = max_seconds > 0 and log_step and _agree(time.time() - t_start > max_seconds)
     out_of_time = out_of_time or step == stop_at_step
     last = step == total_steps or out_of_time
 
-    if step % int(config.train.log_every) == 0 or last:
+    if log_step or last:
       scalars = {k: float(v) / metric_count for k, v in jax.device_get(metric_sum).items()}
       now = time.time()
       scalars['steps_per_sec'] = metric_count / max(now - t_log, 1e-9)
