@@ -252,7 +252,8 @@ def inpaint_main() -> None:
   # 2. The model's facts, from the checkpoint's config (weights later).
   source = _WORKDIR.value or _CHECKPOINT.value
   try:
-    nets = networks.build_networks(checkpointing.load_config(source, _STEP.value))
+    step = checkpointing.resolve_checkpoint(source, _STEP.value)[1]  # config and weights of one step
+    nets = networks.build_networks(checkpointing.load_config(source, step))
   except FileNotFoundError as e:
     raise InputError(str(e)) from e
   except Exception as e:  # pylint: disable=broad-except
@@ -299,7 +300,7 @@ def inpaint_main() -> None:
 
   # 3. Weights (a checkpoint whose arrays do not fit its config fails here).
   try:
-    nets, params, _ = networks.load_ema_generator(source, step=_STEP.value)
+    params = networks.restore_ema_params(source, nets, step=step)
   except ValueError as e:
     raise InputError(str(e)) from e
   except Exception as e:  # pylint: disable=broad-except
@@ -311,13 +312,11 @@ def inpaint_main() -> None:
 
   batch = min(_BATCH.value, n)
   results, nfe = [], 0
-  for b, start in enumerate(range(0, n, batch)):
-    idx = np.arange(start, min(start + batch, n))
-    padded = np.concatenate([idx, np.full(batch - len(idx), idx[-1])])
-    out, nfe = inpaint.inpaint_uint8(run, images[padded], holes[padded],
+  for b, idx in inpaint.padded_batches(n, batch):
+    out, nfe = inpaint.inpaint_uint8(run, images[idx], holes[idx],
                                      jax.random.fold_in(jax.random.PRNGKey(_SEED.value), b))
-    results.append(out[:len(idx)])
-  results = np.concatenate(results)
+    results.append(out)
+  results = np.concatenate(results)[:n]  # drop the padding rows (only the last batch has any)
 
   masked = np.where(holes, np.uint8(127), images)
   grid = visualize.make_grid(inpaint.uint8_to_float(

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import collections
 import functools
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import chex
 import jax
@@ -165,14 +165,24 @@ def load_inpainter(checkpoint_path: str, *, mode: str = 'conditional', resample:
       one), or the stored weights do not fit the stored config.
   """
   # Fail on a mode the model cannot run before restoring the weights.
-  nets = networks.build_networks(checkpointing.load_config(checkpoint_path, step))
+  step = checkpointing.resolve_checkpoint(checkpoint_path, step)[1]
+  config = checkpointing.load_config(checkpoint_path, step)
+  nets = networks.build_networks(config)
   check_inputs(nets, nets.image_shape(1), nets.image_shape(1)[:3] + (1,), mode, resample)
-  nets, params, config = networks.load_ema_generator(checkpoint_path, step=step)
+  params = networks.restore_ema_params(checkpoint_path, nets, step=step)
 
   def inpainter(images: Any, masks: Any, key: jax.Array) -> tuple[jax.Array, int]:
     return inpaint(nets, params, images, masks, key, mode=mode, resample=resample)
 
   return inpainter, nets, config
+
+
+def padded_batches(n: int, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
+  """(batch index, indices [batch_size]) over range(n). The last batch repeats its last index
+  up to batch_size, so every call of a jitted inpainter has one shape (one compile)."""
+  for b, start in enumerate(range(0, n, batch_size)):
+    idx = np.arange(start, min(start + batch_size, n))
+    yield b, np.concatenate([idx, np.full(batch_size - len(idx), idx[-1])])
 
 
 # ------------------------------------------------------------------ uint8 images

@@ -90,12 +90,22 @@ def load_ema_generator(path: str, *, step: int | None = None,
   The parameters land replicated on `sharding` (default: the first local device), whatever the
   device layout the checkpoint was written with.
   """
+  step = checkpointing.resolve_checkpoint(path, step)[1]  # config and weights of one step
   config = checkpointing.load_config(path, step)
   nets = build_networks(config)
+  return nets, restore_ema_params(path, nets, step=step, sharding=sharding), config
+
+
+def restore_ema_params(path: str, nets: Networks, *, step: int,
+                       sharding: jax.sharding.Sharding | None = None) -> Any:
+  """The EMA generator of checkpoint `step` for `nets` (built from that step's config).
+
+  For callers that read the config first (to validate their inputs before the weights);
+  checks that the stored arrays fit `nets`, then restores them replicated on `sharding`.
+  """
   check_checkpoint_fits(path, nets, step)
   sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-  params = checkpointing.restore_ema_generator(path, nets.abstract_generator_params(sharding), step)
-  return nets, params, config
+  return checkpointing.restore_ema_generator(path, nets.abstract_generator_params(sharding), step)
 
 
 def check_checkpoint_fits(path: str, nets: Networks, step: int | None = None) -> None:
