@@ -78,7 +78,12 @@ BRUSH_ANGLE_RANGE = 2.0 * math.pi / 15.0
 BRUSH_MIN_WIDTH, BRUSH_MAX_WIDTH = 12.0, 48.0
 BRUSH_SMALL_RECTS, BRUSH_BIG_RECTS = 3, 1
 
-TRAIN_GENERATORS: tuple[str, ...] = ('thick', 'medium', 'thin', 'box', 'brush')
+# Pixel-noise holes: i.i.d. missing cells of NOISE_CELL px (at 256 px; >= 1 px), each
+# missing with a probability drawn per mask from U[NOISE_MIN_P, NOISE_MAX_P].
+NOISE_CELL = 8.0
+NOISE_MIN_P, NOISE_MAX_P = 0.2, 0.9
+
+TRAIN_GENERATORS: tuple[str, ...] = ('thick', 'medium', 'thin', 'box', 'brush', 'noise')
 EVAL_FAMILIES: tuple[str, ...] = ('wide', 'narrow', 'line', 'half', 'expand', 'sr2')
 # Training presets whose distribution IS an evaluation family's.
 EVAL_EQUIVALENT: dict[str, str] = {'thick': 'wide', 'thin': 'narrow'}
@@ -322,6 +327,18 @@ def brush_mask(key: Array, image_size: int) -> Array:
   return render(brush_shapes(key, image_size), image_size)
 
 
+def noise_mask(key: Array, image_size: int) -> Array:
+  """Random pixel-noise holes -> [S, S, 1]: square cells of NOISE_CELL px (scaled, >= 1 px),
+  each missing with probability p ~ U[NOISE_MIN_P, NOISE_MAX_P] (one p per mask)."""
+  cell = max(1, int(round(NOISE_CELL * _scale(image_size))))
+  cells = -(-image_size // cell)
+  k_p, k_cells = jax.random.split(key)
+  p = jax.random.uniform(k_p, (), minval=NOISE_MIN_P, maxval=NOISE_MAX_P)
+  grid = (jax.random.uniform(k_cells, (cells, cells)) < p).astype(jnp.float32)
+  grid = jnp.repeat(jnp.repeat(grid, cell, axis=0), cell, axis=1)[:image_size, :image_size]
+  return grid[..., None]
+
+
 _SHAPE_GENERATORS: dict[str, Callable[[Array, int], Shapes]] = {
     'thick': lambda k, s: lama_stroke_shapes(k, s, 'thick'),
     'medium': lambda k, s: lama_stroke_shapes(k, s, 'medium'),
@@ -351,7 +368,7 @@ def validate_train_mixture(mixture: MixtureLike) -> tuple[tuple[str, ...], tuple
     if name in EVAL_FAMILIES:
       raise ValueError(f'mask mixture: {name!r} is an evaluation family and may not be used '
                        f'for training; allowed training names: {allowed}')
-    if name not in _SHAPE_GENERATORS:
+    if name not in TRAIN_GENERATORS:
       raise ValueError(f'mask mixture: unknown name {name!r}; allowed training names: {allowed}')
     if name in names:
       raise ValueError(f'mask mixture: duplicate name {name!r}')
@@ -389,19 +406,26 @@ def sample_training_masks(key: Array, batch_size: int, image_size: int,
   def one(index: Array) -> Array:
     k = jax.random.fold_in(key, index)
     u_choice, u_uncond = jax.random.uniform(jax.random.fold_in(k, 1), (2,))
+    # Inverse CDF: index of the first cumulative probability above u.
+    choice = jnp.minimum(jnp.sum(u_choice >= cum_p), len(names) - 1)
+    shape_names = [n for n in names if n != 'noise']
     shapes = [_SHAPE_GENERATORS[n](jax.random.fold_in(k, _GENERATOR_SALT[n]), image_size)
-              for n in names]
-    if len(names) == 1:
-      chosen = shapes[0]
-    else:
+              for n in shape_names]
+    mask = None
+    if len(shapes) == 1:
+      mask = render(shapes[0], image_size)
+    elif shapes:
       num_seg = max(sh.seg_p0.shape[0] for sh in shapes)
       num_rect = max(sh.rects.shape[0] for sh in shapes)
       stacked = jax.tree.map(lambda *xs: jnp.stack(xs),
                              *[pad_shapes(sh, num_seg, num_rect) for sh in shapes])
-      # Inverse CDF: index of the first cumulative probability above u.
-      choice = jnp.minimum(jnp.sum(u_choice >= cum_p), len(names) - 1)
-      chosen = jax.tree.map(lambda x: x[choice], stacked)
-    mask = render(chosen, image_size)
+      # Position of the choice among the shape generators (noise, if chosen, replaces it).
+      shape_index = jnp.asarray([shape_names.index(n) if n != 'noise' else 0 for n in names])
+      chosen = jax.tree.map(lambda x: x[shape_index[choice]], stacked)
+      mask = render(chosen, image_size)
+    if 'noise' in names:
+      noise = noise_mask(jax.random.fold_in(k, _GENERATOR_SALT['noise']), image_size)
+      mask = noise if mask is None else jnp.where(choice == names.index('noise'), noise, mask)
     uncond = u_uncond < p_uncond
     return jnp.where(uncond, 1.0, mask)
 

@@ -54,7 +54,8 @@ def default_vmapped():
 def helpers_32():
   """Single-mask helpers vmapped under jit over fold_in(KEY, i), i < 3, at 32 px."""
   fns = {p: (lambda k, p=p: M.lama_stroke_mask(k, 32, p)) for p in M.STROKE_PRESETS}
-  fns.update(box=lambda k: M.box_mask(k, 32), brush=lambda k: M.brush_mask(k, 32))
+  fns.update(box=lambda k: M.box_mask(k, 32), brush=lambda k: M.brush_mask(k, 32),
+             noise=lambda k: M.noise_mask(k, 32))
   keys = jax.vmap(lambda i: jax.random.fold_in(KEY, i))(jnp.arange(3))
   out = jax.jit(lambda ks: {n: jax.vmap(f)(ks) for n, f in fns.items()})(keys)
   return {n: np.asarray(v) for n, v in out.items()}
@@ -277,3 +278,19 @@ def test_make_training_mask_sampler():
   np.testing.assert_array_equal(a, sampler(KEY))
   with pytest.raises(ValueError):
     M.make_training_mask_sampler(4, 32, {'half': 1.0})
+
+
+def test_noise_masks_cells_and_hole_ratios():
+  """Pixel-noise holes: NOISE_CELL-px cells at 256 px (1 px at 32), ratios in [min_p, max_p]."""
+  m256 = np.asarray(_train(KEY, 8, 256, _single('noise')))
+  cells = m256.reshape(8, 32, 8, 32, 8, 1)
+  assert np.all(cells.min(axis=(2, 4)) == cells.max(axis=(2, 4)))  # constant on 8x8 cells
+  m32 = np.asarray(_train(KEY, 256, 32, _single('noise')))
+  r = np.asarray(M.hole_ratio(m32))
+  assert r.min() > M.NOISE_MIN_P - 0.08 and r.max() < M.NOISE_MAX_P + 0.08, (r.min(), r.max())
+  assert r.max() - r.min() > 0.4  # p varies per mask
+  # In a mixture, noise masks appear with their weight; the other generators keep their masks.
+  mixed = np.asarray(_train(KEY, 64, 32, (('box', 1.0), ('noise', 1.0))))
+  boxes = np.asarray(_train(KEY, 64, 32, _single('box')))
+  same = np.array([np.array_equal(a, b) for a, b in zip(mixed, boxes)])
+  assert 16 < same.sum() < 48
