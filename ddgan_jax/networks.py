@@ -26,6 +26,7 @@ class Networks:
   num_channels: int
   nz: int
   inpaint: bool  # mask-conditional: both networks get concat((1 - m) x0, m)
+  cond_fill: str = 'zeros'  # what the condition holds in the hole: zeros | smooth (losses)
 
   @property
   def cond_channels(self) -> int:
@@ -79,7 +80,8 @@ def build_networks(config: ml_collections.ConfigDict) -> Networks:
       image_size=int(config.data.image_size),
       num_channels=channels,
       nz=int(config.model.nz),
-      inpaint=inpaint)
+      inpaint=inpaint,
+      cond_fill=str(config.inpaint.get('cond_fill', 'zeros')) if inpaint else 'zeros')
 
 
 def load_ema_generator(path: str, *, step: int | None = None,

