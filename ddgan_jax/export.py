@@ -1,0 +1,46 @@
+"""Exports the EMA generator and config of a training checkpoint as an inference checkpoint.
+
+  python -m ddgan_jax.export --workdir=runs/fm --output_dir=pretrained/fashion_mnist_inpaint
+
+The result holds only what inference needs (`ema_generator` + `config`, no optimizer state or
+discriminator), at the same step number, and loads like any checkpoint: `load_inpainter`,
+`sample.py --checkpoint`, `evaluate.py --checkpoint`, or `train.init_from` to fine-tune.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Sequence
+
+import jax
+
+
+def export(workdir: str, output_dir: str, step: int | None = None) -> str:
+  """Writes the inference checkpoint; returns its step directory. Refuses to overwrite."""
+  from ddgan_jax import checkpointing, networks  # pylint: disable=import-outside-toplevel
+  nets, params, config = networks.load_ema_generator(workdir, step=step)
+  del nets
+  step = checkpointing.resolve_checkpoint(workdir, step)[1]
+  params = jax.tree.map(jax.numpy.asarray, params)
+  return checkpointing.save_inference_checkpoint(os.path.abspath(output_dir), ema_params=params,
+                                                 config=config, step=step)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  fv = flags.FlagValues()
+  flags.DEFINE_string('workdir', None, 'Training workdir (or checkpoint directory).', flag_values=fv)
+  flags.DEFINE_string('output_dir', None, 'Where to write the inference checkpoint.', flag_values=fv)
+  flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).', flag_values=fv)
+  flags.mark_flags_as_required(['workdir', 'output_dir'], flag_values=fv)
+  fv(list(sys.argv if argv is None else argv))
+  try:
+    out = export(fv.workdir, fv.output_dir, fv.step)
+  except (OSError, ValueError) as e:
+    print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
+    sys.exit(2)
+  print(f'wrote {out}')
+
+
+if __name__ == '__main__':
+  main()

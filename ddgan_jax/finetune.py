@@ -1,0 +1,77 @@
+"""Starting a training run from pretrained generator weights (`train.init_from=PATH`).
+
+The source is any checkpoint with an EMA generator: a workdir or checkpoint of ours
+(unconditional or mask-conditional) or an official checkpoint converted by `ddgan_jax.convert`.
+Its generator is grafted onto the new run's generator:
+
+* arrays of the same path and shape are copied;
+* an array that exists in both but has more input channels in the new run (axis -2 of a conv
+  kernel: the first conv and the first input-pyramid conv of a mask-conditional generator,
+  whose extra inputs are the condition channels, concatenated last) gets the source's weights
+  on the leading channels and zeros on the new ones.
+
+So a conditional generator started from an unconditional one computes exactly what the
+unconditional one did at step 0, whatever the condition. Anything else that differs (another
+nf, ch_mult, resolution, a missing array) is refused with the first mismatching parameter.
+The discriminator and both optimizers start fresh: inference checkpoints carry no D.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ddgan_jax import checkpointing
+
+
+def graft(target: Any, source: Any) -> Any:
+  """`target`'s tree with `source`'s values (see the module docstring).
+
+  Args:
+    target: parameters (or ShapeDtypeStructs) of the new generator.
+    source: parameters of the pretrained generator (arrays).
+  Returns:
+    A tree of target's structure, shapes and dtypes.
+  Raises:
+    ValueError: naming the first parameter that cannot be grafted.
+  """
+  keystr = jax.tree_util.keystr
+  src = {keystr(p): v for p, v in jax.tree_util.tree_leaves_with_path(source)}
+  tgt_paths = [keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(target)]
+  extra = sorted(set(src) - set(tgt_paths))
+  if extra:
+    raise ValueError(f'init_from: the pretrained generator has {extra[0]} (and {len(extra) - 1} '
+                     'more arrays) that the new model lacks; the model configs must match '
+                     '(nf, ch_mult, num_res_blocks, attn_resolutions, nz, image size).')
+
+  def one(path, leaf):
+    name = keystr(path)
+    if name not in src:
+      raise ValueError(f'init_from: the pretrained generator has no {name}; the model configs '
+                       'must match (nf, ch_mult, num_res_blocks, attn_resolutions, nz, image size).')
+    value = jnp.asarray(src[name])
+    shape, dtype = tuple(leaf.shape), leaf.dtype
+    if value.shape == shape:
+      return value.astype(dtype)
+    grows_inputs = (value.ndim == len(shape) >= 2 and value.shape[-1] == shape[-1]
+                    and value.shape[:-2] == shape[:-2] and value.shape[-2] < shape[-2])
+    if not grows_inputs:
+      raise ValueError(f'init_from: {name} is {tuple(value.shape)} in the pretrained generator '
+                       f'but {shape} in the new model; only new input channels can be added.')
+    pad = [(0, 0)] * (len(shape) - 2) + [(0, shape[-2] - value.shape[-2]), (0, 0)]
+    return jnp.pad(value.astype(dtype), pad)
+
+  return jax.tree_util.tree_map_with_path(one, target)
+
+
+def load_pretrained_generator(path: str, target: Any) -> Any:
+  """The EMA generator of the checkpoint at `path`, grafted onto `target` (abstract or real
+  parameters of the new generator); returns arrays on the default device."""
+  from ddgan_jax import networks  # pylint: disable=g-import-not-at-top
+  directory, step = checkpointing.resolve_checkpoint(path)
+  source_nets = networks.build_networks(checkpointing.load_config(directory, step))
+  source = networks.restore_ema_params(directory, source_nets, step=step)
+  grafted = graft(target, jax.tree.map(np.asarray, source))
+  return grafted

@@ -1,0 +1,91 @@
+"""train.init_from: a conditional generator started from an unconditional checkpoint computes
+exactly what the unconditional one did at step 0."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import tiny, tiny_inpaint
+from ddgan_jax import checkpointing, finetune, losses, masks, networks, sharding, train_lib
+
+
+@pytest.fixture(scope='module')
+def uncond_checkpoint(tmp_path_factory):
+  """An inference checkpoint (EMA generator + config) of a random tiny unconditional model."""
+  config = tiny.get_config()
+  nets = networks.build_networks(config)
+  params = jax.jit(nets.init_generator)(jax.random.PRNGKey(7))
+  # A fresh NCSN++ outputs ~0 (its last conv starts near zero): perturb every weight so the
+  # source computes something the comparison can see.
+  leaves, treedef = jax.tree.flatten(params)
+  keys = jax.random.split(jax.random.PRNGKey(8), len(leaves))
+  params = jax.tree.unflatten(treedef, [p + 0.05 * jax.random.normal(k, p.shape)
+                                        for p, k in zip(leaves, keys)])
+  path = str(tmp_path_factory.mktemp('uncond'))
+  checkpointing.save_inference_checkpoint(path, ema_params=params, config=config)
+  return path, nets, params
+
+
+@pytest.mark.parametrize('cond_fill', ['zeros', 'smooth'])
+def test_conditional_start_equals_the_unconditional_generator(uncond_checkpoint, cond_fill):
+  path, u_nets, u_params = uncond_checkpoint
+  config = tiny_inpaint.get_config()
+  config.inpaint.cond_fill = cond_fill
+  c_nets = networks.build_networks(config)
+  fresh = jax.jit(c_nets.init_generator)(jax.random.PRNGKey(0))
+  grafted = finetune.load_pretrained_generator(path, fresh)
+  # The condition channels are the only new inputs: zero weights there.
+  assert grafted['conv_in']['kernel'].shape[-2] == 3 + 4
+  np.testing.assert_array_equal(grafted['conv_in']['kernel'][..., 3:, :], 0.0)
+
+  k = jax.random.split(jax.random.PRNGKey(1), 4)
+  x = jax.random.normal(k[0], u_nets.image_shape(4))
+  t = jnp.array([0, 1, 2, 3])
+  z = jax.random.normal(k[1], (4, u_nets.nz))
+  images = jax.random.uniform(k[2], x.shape, minval=-1, maxval=1)
+  m = masks.eval_masks('wide', k[3], 4, u_nets.image_size)
+  cond = losses.inpaint_condition(images, m, cond_fill)
+  want = u_nets.apply_g(u_params, x, t, z)
+  got = c_nets.apply_g(grafted, x, t, z, cond)
+  assert np.abs(np.asarray(want)).mean() > 0.05
+  np.testing.assert_allclose(np.asarray(got), np.asarray(want), atol=2e-5)
+  # Nonzero condition weights would change the output (the check can fail).
+  bumped = dict(grafted, conv_in=dict(grafted['conv_in'],
+                                      kernel=grafted['conv_in']['kernel'].at[..., 3:, :].set(0.1)))
+  assert np.abs(np.asarray(c_nets.apply_g(bumped, x, t, z, cond)) - np.asarray(want)).max() > 1e-2
+
+
+def test_train_state_starts_from_the_checkpoint(uncond_checkpoint):
+  path, _, u_params = uncond_checkpoint
+  config = tiny_inpaint.get_config()
+  nets = networks.build_networks(config)
+  opt = train_lib.make_optimizers(config.optim, 10, 100)
+  mesh = sharding.make_mesh()
+  repl = sharding.replicated(mesh)
+  state = jax.jit(lambda key: train_lib.init_state(nets, opt, key), out_shardings=repl)(
+      jax.random.PRNGKey(0))
+  d_before = jax.tree.map(np.asarray, state.params_d)
+  state = train_lib._start_from_pretrained(state, path, repl)  # pylint: disable=protected-access
+  flat = lambda tree: {jax.tree_util.keystr(p): np.asarray(v)
+                       for p, v in jax.tree_util.tree_leaves_with_path(tree)}
+  got, want = flat(state.params_g), flat(u_params)
+  assert got.keys() == want.keys()
+  grown = [k for k in want if got[k].shape != want[k].shape]
+  assert len(grown) == 2, grown  # conv_in and the first input-pyramid conv
+  for k in want:
+    np.testing.assert_array_equal(got[k][..., :want[k].shape[-2], :] if k in grown else got[k],
+                                  want[k])
+  for a, b in zip(jax.tree.leaves(state.ema_g), jax.tree.leaves(state.params_g)):
+    np.testing.assert_array_equal(a, b)
+  for a, b in zip(jax.tree.leaves(state.params_d), jax.tree.leaves(d_before)):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_mismatching_model_is_refused_naming_the_parameter(uncond_checkpoint):
+  path = uncond_checkpoint[0]
+  config = tiny_inpaint.get_config()
+  config.model.nf = 2 * config.model.nf
+  nets = networks.build_networks(config)
+  target = nets.abstract_generator_params()
+  with pytest.raises(ValueError, match=r"init_from: .*\['.*'\].* is \("):
+    finetune.load_pretrained_generator(path, target)
