@@ -21,10 +21,17 @@ _FOLDER = flags.DEFINE_string('image_folder', None,
                               "Evaluate on this folder of images instead of the config's dataset.")
 _NUM = flags.DEFINE_integer('num_images', 100, 'Images per mask family.')
 _BATCH = flags.DEFINE_integer('batch_size', 8, 'Images per network call.')
-_FAMILIES = flags.DEFINE_list('families', None, 'Mask families (default: all of masks.EVAL_FAMILIES).')
+_FAMILIES = flags.DEFINE_list(
+    'families', None, "Mask families (default: RePaint's six, masks.EVAL_FAMILIES); 'heldout' "
+    'adds or means the held-out shapes of heldout_masks.HELDOUT_FAMILIES.')
 _METHODS = flags.DEFINE_list('methods', None, 'Methods (default: all that apply to the model).')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed of the masks and the samplers.')
 _GRID = flags.DEFINE_integer('grid_images', 8, 'Rows of each picture grid.')
+_DIVERSITY = flags.DEFINE_integer(
+    'diversity_samples', 3, 'Fills per input for the diversity column (mean pairwise LPIPS) '
+    'of the model methods; < 2 skips it.')
+_DIVERSITY_IMAGES = flags.DEFINE_integer('diversity_images', 32,
+                                         'Images (the first ones) whose diversity is measured.')
 _OUTPUT = flags.DEFINE_string('output_dir', None, 'Where to write results.md, results.json, grids.')
 _CPU_DEVICES = flags.DEFINE_integer(
     'cpu_devices', 0, 'On CPU, split the host into this many XLA devices (0: leave as is); '
@@ -35,6 +42,14 @@ flags.mark_flags_as_required(['output_dir'])
 def fail(message: str) -> None:
   print(f'error: {message}', file=sys.stderr)
   sys.exit(2)
+
+
+def _families(masks) -> list[str]:
+  from ddgan_jax import heldout_masks  # pylint: disable=g-import-not-at-top
+  names = []
+  for name in _FAMILIES.value or masks.EVAL_FAMILIES:
+    names += list(heldout_masks.HELDOUT_FAMILIES) if name == 'heldout' else [name]
+  return names
 
 
 def main(argv):
@@ -55,8 +70,9 @@ def main(argv):
     report = evaluation.evaluate(
         _WORKDIR.value or _CHECKPOINT.value, _OUTPUT.value, split=_SPLIT.value,
         num_images=_NUM.value, batch_size=_BATCH.value,
-        families=_FAMILIES.value or masks.EVAL_FAMILIES, methods=_METHODS.value,
-        seed=_SEED.value, step=_STEP.value, grid_images=_GRID.value, data_overrides=overrides)
+        families=_families(masks), methods=_METHODS.value,
+        seed=_SEED.value, step=_STEP.value, grid_images=_GRID.value, data_overrides=overrides,
+        diversity_samples=_DIVERSITY.value, diversity_images=_DIVERSITY_IMAGES.value)
   except (FileNotFoundError, ValueError) as e:
     fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
   print(evaluation.format_markdown(report))

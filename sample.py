@@ -24,7 +24,8 @@ Inpainting inputs:
              the size must equal the image's. Non-binary masks are thresholded at 0.5, with a
              warning.
   --mask_type  instead of --mask: an evaluation family (wide, narrow, line, half, expand, sr2)
-             or a training generator (thick, medium, thin, box, brush), drawn from --seed.
+             a training generator (thick, medium, thin, box, brush, noise) or a held-out shape
+             (columns, grid, checker, ellipses, ring, corner), drawn from --seed.
 Mode: conditional (default for mask-conditional models, NFE = T) or repaint (default
 otherwise, NFE = T * resample).
 
@@ -51,7 +52,8 @@ _IMAGE = flags.DEFINE_string('image', None, 'inpaint: image file or folder.')
 _MASK = flags.DEFINE_string('mask', None, 'inpaint: mask file or folder (white = missing).')
 _MASK_TYPE = flags.DEFINE_enum(
     'mask_type', None, ['wide', 'narrow', 'line', 'half', 'expand', 'sr2', 'thick', 'medium',
-                        'thin', 'box', 'brush'], 'inpaint: generated masks instead of --mask.')
+                        'thin', 'box', 'brush', 'noise', 'columns', 'grid', 'checker', 'ellipses',
+                        'ring', 'corner'], 'inpaint: generated masks instead of --mask.')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', None, 'inpaint: folder for the results.')
 _MODE = flags.DEFINE_enum('mode', None, ['conditional', 'repaint'],
                           'inpaint: sampler (default: conditional if the model is mask-conditional).')
@@ -247,7 +249,7 @@ def inpaint_main() -> None:
   _quiet()
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import checkpointing, inpaint, masks, networks, visualize  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import checkpointing, heldout_masks, inpaint, masks, networks, visualize  # pylint: disable=g-import-not-at-top
 
   # 2. The model's facts, from the checkpoint's config (weights later).
   source = _WORKDIR.value or _CHECKPOINT.value
@@ -286,6 +288,8 @@ def inpaint_main() -> None:
     key = jax.random.PRNGKey(_SEED.value)
     if _MASK_TYPE.value in masks.EVAL_FAMILIES:
       holes = masks.eval_masks(_MASK_TYPE.value, key, n, size)
+    elif _MASK_TYPE.value in heldout_masks.HELDOUT_FAMILIES:
+      holes = heldout_masks.heldout_masks(_MASK_TYPE.value, key, n, size)
     else:
       holes = masks.sample_training_masks(key, n, size, ((_MASK_TYPE.value, 1.0),), 0.0)
     holes = np.asarray(holes) > 0.5

