@@ -260,14 +260,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   max_seconds = float(config.train.max_time_minutes) * 60.0
   t_start = time.time()
   metric_sum, metric_count, t_log = None, 0, time.time()
-  pbar = tqdm(total=total_steps, initial=start_step, disable=not is_main, desc='train',
-              dynamic_ncols=True)
+  pbar = _progress_bar(total_steps, start_step, max_seconds, disable=not is_main)
   step = start_step
   while step < total_steps:
     images = next(batches)
     state, metrics = train_step(state, images, base_key, r1_due(config.optim, step))
     step += 1
-    pbar.update(1)
+    pbar.update(min(time.time() - t_start, max_seconds) - pbar.n if max_seconds > 0 else 1)
     metric_sum = metrics if metric_sum is None else jax.tree.map(jnp.add, metric_sum, metrics)
     metric_count += 1
     log_step = step % int(config.train.log_every) == 0
@@ -284,8 +283,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       scalars['lr_g'], scalars['lr_d'] = float(opt.lr_g(step)), float(opt.lr_d(step))
       writer.write_scalars(step, scalars)
       postfix = dict(d=f"{scalars['d_loss']:.3f}", g=f"{scalars['g_loss']:.3f}")
-      if max_seconds > 0:  # the bar's ETA assumes all steps; the time limit comes first
-        postfix['time_left'] = f'{max(0.0, max_seconds - (now - t_start)) / 60:.1f}min'
+      if max_seconds > 0:  # the bar counts seconds of the limit; show the steps here
+        postfix = dict(step=f'{step}/{total_steps}', **postfix)
       pbar.set_postfix(postfix)
       metric_sum, metric_count, t_log = None, 0, now
     if step % int(config.train.ckpt_every) == 0 or last:
@@ -305,6 +304,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   ckpt.close()
   writer.close()
   return state
+
+
+def _progress_bar(total_steps: int, start_step: int, max_seconds: float, disable: bool) -> tqdm:
+  """Steps towards total_steps; with a time limit, seconds towards the limit (which ends the
+  run first unless total_steps comes sooner), so elapsed and remaining are the real ones."""
+  if max_seconds <= 0:
+    return tqdm(total=total_steps, initial=start_step, disable=disable, desc='train',
+                dynamic_ncols=True)
+  return tqdm(total=round(max_seconds), disable=disable, desc='train (time limit)',
+              dynamic_ncols=True, unit='s',
+              bar_format='{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} of '
+                         f'{max_seconds / 60:g} min{{postfix}}')
 
 
 def _start_from_pretrained(state: TrainState, path: str, repl: jax.sharding.Sharding
