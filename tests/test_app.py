@@ -1,0 +1,142 @@
+"""The inpainting app: a real server (`sample.py serve`), real `gradio_client` calls and a real
+headless-Chromium render of the page, plus the image/mask preparation it relies on."""
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+from ddgan_jax import app, checkpointing, networks
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_to_model_image_crops_resizes_and_converts():
+  rgba = np.zeros((48, 80, 4), np.uint8)
+  rgba[..., :3], rgba[..., 3] = 200, 255
+  out, notes = app.to_model_image(rgba, 16, 1)
+  assert out.shape == (16, 16, 1) and out.dtype == np.uint8
+  assert np.all(np.abs(out.astype(int) - 200) <= 1)
+  assert any('centre-cropped from 80x48 to 48x48' in n for n in notes)
+  assert any('resized from 48x48' in n for n in notes)
+  assert any('grayscale' in n for n in notes)
+  same, notes = app.to_model_image(np.full((16, 16, 3), 7, np.uint8), 16, 3)
+  assert notes == [] and np.all(same == 7)
+  with pytest.raises(app.InputError, match='not an image'):
+    app.to_model_image(np.zeros((4, 4, 5)), 16, 3)
+
+
+def test_to_model_mask_keeps_thin_strokes():
+  layer = np.zeros((128, 128, 4), np.uint8)
+  layer[60, :, 3] = 255  # a 1-px stroke on an 8x larger canvas
+  hole = app.to_model_mask(layer, 16)
+  assert hole.shape == (16, 16, 1) and hole.dtype == bool
+  assert hole[60 // 8, :, 0].all() and hole.sum() == 16
+  white = np.zeros((16, 16), np.uint8)
+  white[2:4, 5:9] = 255
+  assert app.to_model_mask(white, 16)[..., 0].sum() == 8
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+@pytest.fixture(scope='module')
+def server(tmp_path_factory):
+  from configs import tiny_inpaint  # pylint: disable=g-import-not-at-top
+  config = tiny_inpaint.get_config()
+  nets = networks.build_networks(config)
+  params = jax.jit(nets.init_generator)(jax.random.PRNGKey(0))
+  ckpt = str(tmp_path_factory.mktemp('app') / 'ckpt')
+  checkpointing.save_inference_checkpoint(ckpt, ema_params=params, config=config)
+  port = _free_port()
+  env = dict(os.environ, GRADIO_ANALYTICS_ENABLED='False')
+  env.pop('XLA_FLAGS', None)
+  proc = subprocess.Popen([sys.executable, 'sample.py', 'serve', f'--checkpoint={ckpt}',
+                           f'--port={port}'], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+  lines, ready = [], threading.Event()
+
+  def read():
+    for line in proc.stdout:
+      lines.append(line)
+      if line.startswith('Serving '):
+        ready.set()
+
+  threading.Thread(target=read, daemon=True).start()
+  ready.wait(timeout=240)
+  if not ready.is_set():
+    proc.kill()
+    pytest.fail('the app did not start:\n' + ''.join(lines[-30:]))
+  yield f'http://127.0.0.1:{port}/', nets, lines
+  proc.terminate()
+  proc.wait(timeout=30)
+
+
+def _png(path, array):
+  Image.fromarray(array).save(path)
+  return str(path)
+
+
+def test_app_fills_the_painted_hole_and_keeps_the_known_bytes(server, tmp_path):
+  from gradio_client import Client, handle_file  # pylint: disable=g-import-not-at-top
+  url, nets, lines = server
+  image = np.random.RandomState(0).randint(0, 256, (16, 16, 3)).astype(np.uint8)
+  mask = np.zeros((16, 16), np.uint8)
+  mask[4:10, 3:12] = 255
+  client = Client(url, verbose=False)
+  gallery, info = client.predict(handle_file(_png(tmp_path / 'i.png', image)),
+                                 handle_file(_png(tmp_path / 'm.png', mask)),
+                                 'conditional', 1, 3, 2, api_name='/inpaint')
+  assert info['nfe'] == nets.num_timesteps and info['notes'] == []
+  assert len(info['ms_per_fill']) == 2 and all(ms > 0 for ms in info['ms_per_fill'])
+  assert [g['caption'].split(':')[0] for g in gallery] == ['input (grey = hole)', 'fill 1', 'fill 2']
+  known = mask == 0
+  k = info['display_scale']
+  fills = [np.asarray(Image.open(g['image']).convert('RGB'))[::k, ::k] for g in gallery[1:]]
+  for fill in fills:
+    assert fill.shape == image.shape
+    np.testing.assert_array_equal(fill[known], image[known])
+    assert np.any(fill[~known] != image[~known])
+  assert np.any(fills[0][~known] != fills[1][~known])  # two seeds, two fills
+  assert not any('Traceback' in l for l in lines), ''.join(lines)
+
+
+def test_app_reports_bad_input_as_a_message(server, tmp_path):
+  from gradio_client import Client, handle_file  # pylint: disable=g-import-not-at-top
+  url, _, _ = server
+  client = Client(url, verbose=False)
+  image = handle_file(_png(tmp_path / 'i.png', np.zeros((24, 40, 3), np.uint8)))
+  empty = handle_file(_png(tmp_path / 'e.png', np.zeros((24, 40), np.uint8)))
+  with pytest.raises(Exception, match='The mask is empty'):
+    client.predict(image, empty, 'conditional', 1, 0, 1, api_name='/inpaint')
+  with pytest.raises(Exception, match='Paint over the part to fill'):
+    client.predict(image, None, 'conditional', 1, 0, 1, api_name='/inpaint')
+  hole = np.zeros((24, 40), np.uint8)
+  hole[8:16, 10:30] = 255
+  _, info = client.predict(image, handle_file(_png(tmp_path / 'h.png', hole)), 'conditional',
+                           1, 0, 1, api_name='/inpaint')
+  assert any('centre-cropped from 40x24' in n for n in info['notes']), info
+
+
+def test_app_page_renders_in_headless_chromium(server, tmp_path):
+  url, _, _ = server
+  chromium = shutil.which('chromium') or shutil.which('chromium-browser')
+  assert chromium, "Debian's chromium is missing: `make test` installs it (apt-get install chromium)"
+  dom = subprocess.run([chromium, '--headless', '--no-sandbox', '--disable-gpu',
+                        f'--user-data-dir={tmp_path / "profile"}', '--virtual-time-budget=15000',
+                        '--dump-dom', url], capture_output=True, text=True, timeout=180).stdout
+  # Gradio's JavaScript renders the page (the HTML it serves holds only its config): the
+  # heading from the Markdown and the brush editor's toolbar exist only if the app ran.
+  assert f'<h1>{app.TITLE}</h1>' in dom, dom[:2000]
+  assert 'aria-label="Clear canvas"' in dom and 'image (paint the hole)' in dom
