@@ -115,10 +115,20 @@ def resolve_checkpoint(path: str, step: int | None = None) -> tuple[str, int]:
   return path, step
 
 
+def _reader(directory: str) -> ocp.CheckpointManager:
+  """A manager that knows the handler of every item we write (the training `state` too), so a
+  restore of some items does not warn about the others."""
+  registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
+  registry.add(STATE, ocp.args.StandardRestore, ocp.StandardCheckpointHandler)
+  registry.add(EMA, ocp.args.StandardRestore, ocp.StandardCheckpointHandler)
+  registry.add(CONFIG, ocp.args.JsonRestore, ocp.JsonCheckpointHandler)
+  return ocp.CheckpointManager(directory, handler_registry=registry)
+
+
 def load_config(path: str, step: int | None = None) -> ml_collections.ConfigDict:
   """The config stored with a checkpoint."""
   directory, step = resolve_checkpoint(path, step)
-  with ocp.CheckpointManager(directory, item_names=(EMA, CONFIG)) as manager:
+  with _reader(directory) as manager:
     restored = manager.restore(step, args=ocp.args.Composite(**{CONFIG: ocp.args.JsonRestore()}))
   return config_from_json_dict(restored[CONFIG])
 
@@ -126,10 +136,7 @@ def load_config(path: str, step: int | None = None) -> ml_collections.ConfigDict
 def ema_metadata(path: str, step: int | None = None) -> Any:
   """The stored EMA generator's tree of array metadata (shapes, dtypes); reads no arrays."""
   directory, step = resolve_checkpoint(path, step)
-  registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
-  registry.add(EMA, ocp.args.StandardRestore, ocp.StandardCheckpointHandler)
-  registry.add(CONFIG, ocp.args.JsonRestore, ocp.JsonCheckpointHandler)
-  with ocp.CheckpointManager(directory, handler_registry=registry) as manager:
+  with _reader(directory) as manager:
     return manager.item_metadata(step)[EMA]
 
 
@@ -140,7 +147,7 @@ def restore_ema_generator(path: str, abstract_params: Any, step: int | None = No
   `jax.eval_shape` of the generator's init; any device layout works.
   """
   directory, step = resolve_checkpoint(path, step)
-  with ocp.CheckpointManager(directory, item_names=(EMA, CONFIG)) as manager:
+  with _reader(directory) as manager:
     restored = manager.restore(step, args=ocp.args.Composite(**{
         EMA: ocp.args.StandardRestore(abstract_params)}))
   return restored[EMA]
