@@ -13,6 +13,8 @@ import sys
 
 from absl import app, flags, logging
 
+from ddgan_jax import runtime
+
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (uses its latest checkpoint).')
 _CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'Checkpoint directory or step directory.')
 _STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
@@ -33,9 +35,7 @@ _DIVERSITY = flags.DEFINE_integer(
 _DIVERSITY_IMAGES = flags.DEFINE_integer('diversity_images', 32,
                                          'Images (the first ones) whose diversity is measured.')
 _OUTPUT = flags.DEFINE_string('output_dir', None, 'Where to write results.md, results.json, grids.')
-_CPU_DEVICES = flags.DEFINE_integer(
-    'cpu_devices', 0, 'On CPU, split the host into this many XLA devices (0: leave as is); '
-    'batches are split over them when batch_size divides evenly.')
+_CPU_DEVICES, _COMPILATION_CACHE = runtime.define_flags()
 flags.mark_flags_as_required(['output_dir'])
 
 
@@ -60,9 +60,8 @@ def main(argv):
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
-  import jax  # pylint: disable=g-import-not-at-top
-  if _CPU_DEVICES.value:
-    jax.config.update('jax_num_cpu_devices', _CPU_DEVICES.value)
+  runtime.setup(cpu_devices=_CPU_DEVICES.value, compilation_cache=_COMPILATION_CACHE.value,
+                batch_size=_BATCH.value)
   from ddgan_jax import evaluation, masks  # pylint: disable=g-import-not-at-top
 
   overrides = dict(dataset='folder', folder=_FOLDER.value) if _FOLDER.value else None

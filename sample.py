@@ -46,6 +46,8 @@ import tempfile
 
 from absl import app, flags, logging
 
+from ddgan_jax import runtime
+
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (uses its latest checkpoint).')
 _CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'Checkpoint directory or step directory.')
 _STEP = flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).')
@@ -67,6 +69,7 @@ _BATCH = flags.DEFINE_integer('batch_size', 8, 'inpaint: images per network call
 # `serve` subcommand.
 _HOST = flags.DEFINE_string('host', '127.0.0.1', 'serve: address to listen on (0.0.0.0: all).')
 _PORT = flags.DEFINE_integer('port', 7860, 'serve: port.')
+_, _COMPILATION_CACHE = runtime.define_flags(cpu_devices=False)
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff')
 GRID_NAME = 'comparison.png'
@@ -87,9 +90,11 @@ def warn(message: str) -> None:
 
 
 def _quiet() -> None:
+  """Library logs down to warnings, and the compilation cache on; before JAX starts."""
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
+  runtime.setup(cpu_devices=0, compilation_cache=_COMPILATION_CACHE.value)
 
 
 def main(argv):

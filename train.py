@@ -9,12 +9,12 @@ import os
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from ddgan_jax import runtime
+
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Training configuration file.',
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs and samples.')
-_CPU_DEVICES = flags.DEFINE_integer(
-    'cpu_devices', 0, 'On CPU, split the host into this many XLA devices (0: leave as is). '
-    'On a 2-core machine 4-8 devices use both cores.')
+_CPU_DEVICES, _COMPILATION_CACHE = runtime.define_flags()
 _DISTRIBUTED = flags.DEFINE_bool(
     'jax_distributed', False, 'Call jax.distributed.initialize() (multi-host TPU/GPU; '
     'coordinator and process ids come from the environment).')
@@ -28,8 +28,8 @@ def main(argv):
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save step at INFO.
   import jax  # pylint: disable=g-import-not-at-top
-  if _CPU_DEVICES.value:
-    jax.config.update('jax_num_cpu_devices', _CPU_DEVICES.value)
+  runtime.setup(cpu_devices=_CPU_DEVICES.value, compilation_cache=_COMPILATION_CACHE.value,
+                batch_size=_CONFIG.value.train.batch_size)
   if _DISTRIBUTED.value:
     jax.distributed.initialize()
   from ddgan_jax import train_lib  # pylint: disable=g-import-not-at-top

@@ -47,6 +47,11 @@ def get_config() -> ml_collections.ConfigDict:
   model.disc = 'small'        # small (32 px) | large (256 px).
   model.ngf = 64
   model.t_emb_dim = 256
+  # Performance options (off = the official float32 computation).
+  model.compute_dtype = 'float32'  # float32 | bfloat16: activations and matmuls of G and D in
+                                   # bfloat16 (accelerators); parameters, optimizer state,
+                                   # losses and norms' statistics stay float32.
+  model.remat = False         # recompute each block's activations in the backward pass (memory)
 
   # ----------------------------------------------------------- diffusion
   config.diffusion = diffusion = ml_collections.ConfigDict()

@@ -27,6 +27,7 @@ class Networks:
   nz: int
   inpaint: bool  # mask-conditional: both networks get concat((1 - m) x0, m)
   cond_fill: str = 'zeros'  # what the condition holds in the hole: zeros | smooth (losses)
+  compute_dtype: str = 'float32'  # float32 | bfloat16 (see `_cast`)
 
   @property
   def cond_channels(self) -> int:
@@ -39,15 +40,31 @@ class Networks:
   def image_shape(self, batch: int) -> tuple[int, int, int, int]:
     return (batch, self.image_size, self.image_size, self.num_channels)
 
+  def _cast(self, tree: Any) -> Any:
+    """Floating leaves of `tree` in the compute dtype (a no-op for float32).
+
+    Mixed precision: the float32 parameters are cast on the way in, so gradients, optimizer
+    state and the EMA stay float32; the networks' outputs are cast back to float32.
+    """
+    if self.compute_dtype == 'float32':
+      return tree
+    dtype = jnp.dtype(self.compute_dtype)
+    return jax.tree.map(
+        lambda a: a.astype(dtype) if a is not None and jnp.issubdtype(a.dtype, jnp.floating) else a,
+        tree)
+
   def apply_g(self, params: Any, x: jax.Array, t: jax.Array, z: jax.Array,
               cond: jax.Array | None = None) -> jax.Array:
     """x0_pred [B, H, W, C] = G(x_{t+1} [B, H, W, C], t [B], z [B, nz], cond)."""
-    return self.generator.apply({'params': params}, x, t, z, cond)
+    params, x, z, cond = self._cast((params, x, z, cond))
+    return self.generator.apply({'params': params}, x, t, z, cond).astype(jnp.float32)
 
   def apply_d(self, params: Any, x: jax.Array, t: jax.Array, x_tp1: jax.Array,
               cond: jax.Array | None = None) -> jax.Array:
     """Logits [B] = D(x_t, t, x_{t+1}, cond)."""
-    return self.discriminator.apply({'params': params}, x, t, x_tp1, cond).reshape(-1)
+    params, x, x_tp1, cond = self._cast((params, x, x_tp1, cond))
+    logits = self.discriminator.apply({'params': params}, x, t, x_tp1, cond)
+    return logits.reshape(-1).astype(jnp.float32)
 
   def init_generator(self, key: jax.Array) -> Any:
     x = jnp.zeros(self.image_shape(1))
@@ -81,7 +98,15 @@ def build_networks(config: ml_collections.ConfigDict) -> Networks:
       num_channels=channels,
       nz=int(config.model.nz),
       inpaint=inpaint,
-      cond_fill=str(config.inpaint.get('cond_fill', 'zeros')) if inpaint else 'zeros')
+      cond_fill=str(config.inpaint.get('cond_fill', 'zeros')) if inpaint else 'zeros',
+      compute_dtype=_compute_dtype(config.model))
+
+
+def _compute_dtype(model_cfg: ml_collections.ConfigDict) -> str:
+  dtype = str(model_cfg.get('compute_dtype', 'float32'))
+  if dtype not in ('float32', 'bfloat16'):
+    raise ValueError(f"model.compute_dtype must be 'float32' or 'bfloat16', got {dtype!r}.")
+  return dtype
 
 
 def load_ema_generator(path: str, *, step: int | None = None,

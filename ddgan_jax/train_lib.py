@@ -171,6 +171,42 @@ def jit_train_step(train_step, mesh: jax.sharding.Mesh):
                  donate_argnums=0, static_argnums=3)
 
 
+class StepVariants:
+  """The two compiled train-step programs (with and without R1), compiled ahead of time.
+
+  The first one asked for compiles in the caller's thread; the other compiles in a background
+  thread meanwhile, so the first steps do not stall twice (on a many-core host the two
+  compilations overlap; with the persistent compilation cache both are loads).
+  """
+
+  def __init__(self, jitted, state: TrainState, images: jax.Array, key: jax.Array, *,
+               both: bool = True):
+    import concurrent.futures  # pylint: disable=g-import-not-at-top
+    abstract = lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding)
+    self._args = jax.tree.map(abstract, (state, images, key))
+    self._jitted = jitted
+    self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    self._programs: dict[bool, Any] = {}
+    self._both = both  # False: only one variant will ever be asked for
+
+  def _compile(self, r1: bool):
+    return self._jitted.lower(*self._args, r1).compile()
+
+  def __call__(self, r1: bool):
+    """The compiled program fn(state, images, key) -> (state, metrics) for `r1`."""
+    if not self._programs:  # first request: start the other variant in the background
+      if self._both:
+        self._programs[not r1] = self._pool.submit(self._compile, not r1)
+      self._programs[r1] = self._compile(r1)
+      self._pool.shutdown(wait=False)
+    if r1 not in self._programs:
+      self._programs[r1] = self._compile(r1)
+    program = self._programs[r1]
+    if not callable(program):  # a Future
+      program = self._programs[r1] = program.result()
+    return program
+
+
 # ------------------------------------------------------------------ the loop
 
 def _check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> None:
@@ -262,9 +298,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   metric_sum, metric_count, t_log = None, 0, time.time()
   pbar = _progress_bar(total_steps, start_step, max_seconds, disable=not is_main)
   step = start_step
+  programs = None
   while step < total_steps:
     images = next(batches)
-    state, metrics = train_step(state, images, base_key, r1_due(config.optim, step))
+    programs = programs or StepVariants(train_step, state, images, base_key,
+                                        both=r1_due(config.optim, 0) != r1_due(config.optim, 1))
+    state, metrics = programs(r1_due(config.optim, step))(state, images, base_key)
     step += 1
     pbar.update(min(time.time() - t_start, max_seconds) - pbar.n if max_seconds > 0 else 1)
     metric_sum = metrics if metric_sum is None else jax.tree.map(jnp.add, metric_sum, metrics)

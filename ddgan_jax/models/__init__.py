@@ -48,6 +48,7 @@ def create_generator(model_cfg: Any, *, image_size: int, num_channels: int,
       nz=int(model_cfg.nz),
       z_emb_dim=int(model_cfg.z_emb_dim),
       n_mlp=int(model_cfg.n_mlp),
+      remat=bool(getattr(model_cfg, 'remat', False)),
   )
 
 
@@ -56,7 +57,8 @@ def create_discriminator(model_cfg: Any) -> Discriminator:
   fir_kernel). Input channels are inferred at init; logits have shape [B, 1]."""
   kind = str(model_cfg.disc).lower()
   kwargs = dict(ngf=int(model_cfg.ngf), t_emb_dim=int(model_cfg.t_emb_dim),
-                fir_kernel=tuple(int(k) for k in model_cfg.fir_kernel))
+                fir_kernel=tuple(int(k) for k in model_cfg.fir_kernel),
+                remat=bool(getattr(model_cfg, 'remat', False)))
   if kind == 'small':
     return DiscriminatorSmall(**kwargs)
   if kind == 'large':

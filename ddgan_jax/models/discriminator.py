@@ -12,7 +12,6 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ddgan_jax.models import layers
 
@@ -70,7 +69,7 @@ class DownConvBlock(nn.Module):
       x = layers.downsample_2d(x, tuple(self.fir_kernel), factor=2)
     out = _conv(self.out_ch, 3, init_scale=0.0, name='conv2')(out)
     skip = _conv(self.out_ch, 1, use_bias=False, name='skip')(x)
-    return (out + skip) / np.sqrt(2.0)
+    return (out + skip) / layers.SQRT2
 
 
 def minibatch_stddev(x: jax.Array, group_size: int = STDDEV_GROUP) -> jax.Array:
@@ -100,6 +99,7 @@ class _Discriminator(nn.Module):
   ngf: int = 64
   t_emb_dim: int = 128
   fir_kernel: Sequence[int] = layers.DEFAULT_FIR_KERNEL
+  remat: bool = False  # rematerialise each down block in the backward pass
 
   # (out_ch multiplier of ngf, downsample) per block, and final_conv init scale.
   def _blocks(self) -> list[tuple[int, bool]]:
@@ -121,11 +121,12 @@ class _Discriminator(nn.Module):
     Returns:
       logits [B, 1].
     """
-    t_embed = _lrelu(TimestepEmbedding(self.t_emb_dim, name='t_embed')(t))
+    t_embed = _lrelu(TimestepEmbedding(self.t_emb_dim, name='t_embed')(t)).astype(x.dtype)
     parts = [x, x_cond] + ([cond.astype(x.dtype)] if cond is not None else [])
     h = _conv(self.ngf * 2, 1, name='start_conv')(jnp.concatenate(parts, axis=-1))
     for k, (mult, down) in enumerate(self._blocks()):
-      h = DownConvBlock(self.ngf * mult, downsample=down, fir_kernel=tuple(self.fir_kernel),
+      block = nn.remat(DownConvBlock) if self.remat else DownConvBlock
+      h = block(self.ngf * mult, downsample=down, fir_kernel=tuple(self.fir_kernel),
                         name=f'conv{k + 1}')(h, t_embed)
     h = minibatch_stddev(h)
     h = _conv(self.ngf * 8, 3, init_scale=self._final_init_scale(), name='final_conv')(h)

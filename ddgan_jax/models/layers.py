@@ -48,6 +48,11 @@ def dense_init(scale: float = 1.0) -> Initializer:
 
 # ----------------------------------------------------------------------------- FIR resampling
 
+# A Python float (weakly typed), so bfloat16 activations stay bfloat16 (np.sqrt(2.0) is a
+# float64 scalar, which would promote them to float32); same float32 value as before.
+SQRT2 = math.sqrt(2.0)
+
+
 def setup_kernel(k: FirKernel) -> np.ndarray:
   """1-D FIR taps -> normalised 2-D kernel (outer product divided by its sum). [K, K] float32."""
   k = np.asarray(k, dtype=np.float32)
@@ -209,15 +214,16 @@ def group_norm(x: jax.Array, num_groups: int, eps: float = 1e-6) -> jax.Array:
   """Group normalisation without affine terms; groups are contiguous channel blocks.
 
   Uses the two-pass (biased) variance like torch.nn.GroupNorm. x: [B, H, W, C] -> same.
+  Statistics are computed in float32 also for bfloat16 x (the result has x's dtype).
   """
   b, h, w, c = x.shape
   if c % num_groups:
     raise ValueError(f'{c} channels are not divisible into {num_groups} groups.')
-  xg = x.reshape(b, h, w, num_groups, c // num_groups)
+  xg = x.reshape(b, h, w, num_groups, c // num_groups).astype(jnp.float32)
   mean = xg.mean(axis=(1, 2, 4), keepdims=True)
   var = jnp.square(xg - mean).mean(axis=(1, 2, 4), keepdims=True)
   xg = (xg - mean) * jax.lax.rsqrt(var + eps)
-  return xg.reshape(b, h, w, c)
+  return xg.reshape(b, h, w, c).astype(x.dtype)
 
 
 def num_groups_for(channels: int) -> int:
@@ -329,11 +335,11 @@ class AttnBlock(nn.Module):
     k = NIN(c, name='NIN_1')(h)
     v = NIN(c, name='NIN_2')(h)
     w = jnp.einsum('bhwc,bijc->bhwij', q, k) * (int(c) ** (-0.5))
-    w = jax.nn.softmax(w.reshape(b, height, width, height * width), axis=-1)
-    w = w.reshape(b, height, width, height, width)
+    w = jax.nn.softmax(w.reshape(b, height, width, height * width).astype(jnp.float32), axis=-1)
+    w = w.reshape(b, height, width, height, width).astype(h.dtype)
     h = jnp.einsum('bhwij,bijc->bhwc', w, v)
     h = NIN(c, init_scale=self.init_scale, name='NIN_3')(h)
-    return (x + h) / np.sqrt(2.0) if self.skip_rescale else x + h
+    return (x + h) / SQRT2 if self.skip_rescale else x + h
 
 
 class ResnetBlockBigGAN(nn.Module):
@@ -355,7 +361,7 @@ class ResnetBlockBigGAN(nn.Module):
   init_scale: float = 0.0
 
   @nn.compact
-  def __call__(self, x: jax.Array, temb: jax.Array | None, zemb: jax.Array, *,
+  def __call__(self, x: jax.Array, temb: jax.Array | None, zemb: jax.Array,
                train: bool = False) -> jax.Array:
     in_ch = x.shape[-1]
     out_ch = self.out_ch or in_ch
@@ -383,4 +389,4 @@ class ResnetBlockBigGAN(nn.Module):
     h = conv3x3(out_ch, init_scale=self.init_scale, name='Conv_1')(h)
     if in_ch != out_ch or self.up or self.down:
       x = conv1x1(out_ch, name='Conv_2')(x)
-    return (x + h) / np.sqrt(2.0) if self.skip_rescale else x + h
+    return (x + h) / SQRT2 if self.skip_rescale else x + h
