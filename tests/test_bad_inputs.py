@@ -20,6 +20,7 @@ from ddgan_jax.datasets import numpy_pickle
 _SPEC = importlib.util.spec_from_file_location(
     'bad_inputs', os.path.join(os.path.dirname(__file__), '..', 'docs', 'bad_inputs.py'))
 bad_inputs = importlib.util.module_from_spec(_SPEC)
+sys.modules['bad_inputs'] = bad_inputs  # (dataclasses look their module up)
 _SPEC.loader.exec_module(bad_inputs)
 
 

@@ -3,11 +3,12 @@
 `pickle.load` runs whatever callables a file names, so a tampered file could execute code.
 `load` uses an unpickler whose `find_class` resolves only what a pickle of numpy arrays
 (nested in tuples, lists and dicts) needs: `ndarray`, `dtype` and numpy's array
-reconstructors. Anything else is refused with `UnsafePickleError` (an UnpicklingError and a
+reconstructors (and `_codecs.encode`, which protocol-2 pickles use for bytes). Anything else is refused with `UnsafePickleError` (an UnpicklingError and a
 ValueError, so the CLIs report it as one line) naming the global.
 """
 from __future__ import annotations
 
+import codecs
 import pickle
 from typing import Any, BinaryIO
 
@@ -21,6 +22,7 @@ ALLOWED = {
     **{(m, '_reconstruct'): np._core.multiarray._reconstruct for m in _NUMPY_CORE},  # pylint: disable=protected-access
     **{(m, 'scalar'): np._core.multiarray.scalar for m in _NUMPY_CORE},  # pylint: disable=protected-access
     **{(m, '_frombuffer'): np._core.numeric._frombuffer for m in _NUMERIC},  # pylint: disable=protected-access
+    ('_codecs', 'encode'): codecs.encode,  # protocol <= 2 pickles store array bytes as latin-1 text
 }
 
 
