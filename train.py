@@ -3,8 +3,11 @@
   python train.py --config=configs/cifar10.py --workdir=runs/cifar10 [--config.train.batch_size=128]
 
 A second invocation with the same --workdir continues from the latest checkpoint.
+Bad input (a config that cannot work, a missing dataset, a damaged checkpoint) is reported
+as one `error: ...` line on stderr with exit status 2, as in the other CLIs.
 """
 import os
+import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -33,7 +36,11 @@ def main(argv):
   if _DISTRIBUTED.value:
     jax.distributed.initialize()
   from ddgan_jax import train_lib  # pylint: disable=g-import-not-at-top
-  train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  try:
+    train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  except (ValueError, OSError) as e:  # ConfigError, CheckpointError, missing files are both.
+    print(f"error: {' '.join(str(e).split()) or type(e).__name__}", file=sys.stderr)
+    sys.exit(2)
 
 
 if __name__ == '__main__':

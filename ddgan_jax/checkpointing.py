@@ -8,7 +8,9 @@ Layout of a checkpoint directory (`<workdir>/checkpoints`):
 
 Inference checkpoints written by `ddgan_jax.convert` hold only `ema_generator` and `config`.
 Restoring takes abstract arrays with the caller's shardings, so a checkpoint written on one
-device layout restores onto any other.
+device layout restores onto any other. Before an item's arrays are restored every byte of it is
+read once (`verify_item`), so a truncated or missing file is a one-line `CheckpointError`
+instead of a failed restore (whose pending reads would print tracebacks from Orbax's threads).
 """
 from __future__ import annotations
 
@@ -19,9 +21,41 @@ from typing import Any
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
+import tensorstore as ts
 
 STATE, EMA, CONFIG = 'state', 'ema_generator', 'config'
 CHECKPOINT_SUBDIR = 'checkpoints'
+
+
+class CheckpointError(ValueError):
+  """A checkpoint that cannot be read (damaged, incomplete); the message is one line."""
+
+
+def _short(e: BaseException) -> str:
+  """The last clause of a (tensorstore / Orbax) error message, on one line."""
+  text = ' '.join(str(e).split()) or type(e).__name__
+  return text.rsplit(': ', 1)[-1] if len(text) > 160 else text
+
+
+def _damaged(directory: str, step: int, item: str, e: BaseException) -> CheckpointError:
+  return CheckpointError(f'checkpoint {os.path.join(directory, str(step))} is damaged or '
+                         f'incomplete: its `{item}` cannot be read ({_short(e)}).')
+
+
+def verify_item(directory: str, step: int, item: str) -> None:
+  """Reads every stored byte of `item` of checkpoint `step` (OCDBT format), synchronously;
+  raises CheckpointError on a truncated or missing file. Items in another format are skipped."""
+  path = os.path.join(os.path.abspath(directory), str(step), item)
+  if not os.path.isfile(os.path.join(path, 'manifest.ocdbt')):
+    if not os.path.isdir(path):
+      raise _damaged(directory, step, item, FileNotFoundError('folder missing'))
+    return
+  try:
+    store = ts.KvStore.open({'driver': 'ocdbt', 'base': f'file://{path}/'}).result()
+    for key in store.list().result():
+      store.read(key).result()
+  except Exception as e:  # pylint: disable=broad-except  (tensorstore raises ValueError and others)
+    raise _damaged(directory, step, item, e) from e
 
 
 def config_to_json_dict(config: ml_collections.ConfigDict) -> dict:
@@ -62,6 +96,7 @@ class Checkpointer:
 
   def restore_state(self, step: int, abstract_state: Any) -> Any:
     """Restores the TrainState onto the shardings given by `abstract_state`."""
+    verify_item(self.directory, step, STATE)
     restored = self.manager.restore(step, args=ocp.args.Composite(**{
         STATE: ocp.args.StandardRestore(abstract_state)}))
     return restored[STATE]
@@ -128,16 +163,28 @@ def _reader(directory: str) -> ocp.CheckpointManager:
 def load_config(path: str, step: int | None = None) -> ml_collections.ConfigDict:
   """The config stored with a checkpoint."""
   directory, step = resolve_checkpoint(path, step)
-  with _reader(directory) as manager:
-    restored = manager.restore(step, args=ocp.args.Composite(**{CONFIG: ocp.args.JsonRestore()}))
-  return config_from_json_dict(restored[CONFIG])
+  try:
+    with _reader(directory) as manager:
+      restored = manager.restore(step, args=ocp.args.Composite(**{CONFIG: ocp.args.JsonRestore()}))
+    config = restored[CONFIG]
+  except Exception as e:  # pylint: disable=broad-except  (JSON errors, missing files)
+    raise _damaged(directory, step, CONFIG, e) from e
+  if not isinstance(config, dict):
+    raise _damaged(directory, step, CONFIG, TypeError(f'a JSON {type(config).__name__}, not an object'))
+  return config_from_json_dict(config)
 
 
 def ema_metadata(path: str, step: int | None = None) -> Any:
   """The stored EMA generator's tree of array metadata (shapes, dtypes); reads no arrays."""
   directory, step = resolve_checkpoint(path, step)
-  with _reader(directory) as manager:
-    return manager.item_metadata(step)[EMA]
+  try:
+    with _reader(directory) as manager:
+      metadata = manager.item_metadata(step)[EMA]
+  except Exception as e:  # pylint: disable=broad-except
+    raise _damaged(directory, step, EMA, e) from e
+  if not jax.tree_util.tree_leaves(metadata):
+    raise _damaged(directory, step, EMA, ValueError('no array metadata'))
+  return metadata
 
 
 def restore_ema_generator(path: str, abstract_params: Any, step: int | None = None) -> Any:
@@ -147,6 +194,7 @@ def restore_ema_generator(path: str, abstract_params: Any, step: int | None = No
   `jax.eval_shape` of the generator's init; any device layout works.
   """
   directory, step = resolve_checkpoint(path, step)
+  verify_item(directory, step, EMA)
   with _reader(directory) as manager:
     restored = manager.restore(step, args=ocp.args.Composite(**{
         EMA: ocp.args.StandardRestore(abstract_params)}))

@@ -18,7 +18,9 @@ CLI (writes an inference checkpoint: EMA generator + config):
 from __future__ import annotations
 
 import os
+import pickle
 import sys
+import zipfile
 from typing import Any, Callable, Mapping, Sequence
 
 import flax.linen as nn
@@ -49,18 +51,25 @@ def _to_numpy(value: Any) -> np.ndarray:
 
 
 def _torch_load(path: str) -> Any:
+  """torch.load with weights_only=True: tensors and plain containers only, never arbitrary
+  pickled objects (an official file is untrusted input)."""
   try:
     import torch  # pylint: disable=import-outside-toplevel
   except ImportError as e:
     raise ImportError(f'Reading {path} needs PyTorch (pip install torch), or convert the '
                       'state_dict to .npz first (np.savez(path, **{k: v.numpy()})).') from e
   import argparse  # pylint: disable=import-outside-toplevel
-  # content.pth stores the training args as an argparse.Namespace; allow just that class.
+  # content.pth stores the training args as an argparse.Namespace; allow just that class
+  # (torch >= 2.5 has safe_globals; older versions still load netG_<epoch>.pth safely).
   safe = getattr(torch.serialization, 'safe_globals', None)
-  if safe is not None:
-    with safe([argparse.Namespace]):
-      return torch.load(path, map_location='cpu', weights_only=True)
-  return torch.load(path, map_location='cpu')
+  try:
+    if safe is not None:
+      with safe([argparse.Namespace]):
+        return torch.load(path, map_location='cpu', weights_only=True)
+    return torch.load(path, map_location='cpu', weights_only=True)
+  except pickle.UnpicklingError as e:
+    raise ValueError(f'{path} holds more than tensors (refused by torch.load(weights_only=True): '
+                     f"{' '.join(str(e).split())[:200]}).") from None
 
 
 def strip_ddp_prefix(state_dict: Mapping[str, Any]) -> StateDict:
@@ -85,8 +94,11 @@ def load_state_dict(path: str, *, part: str = 'netG_dict', prefix: str = '') -> 
     {official key without 'module.': array}.
   """
   if path.endswith('.npz'):
-    with np.load(path, allow_pickle=False) as data:
-      raw: Mapping[str, Any] = {k: data[k] for k in data.files}
+    try:
+      with np.load(path, allow_pickle=False) as data:
+        raw: Mapping[str, Any] = {k: data[k] for k in data.files}
+    except (zipfile.BadZipFile, EOFError) as e:
+      raise ValueError(f'{path} is not a readable .npz file ({e}); is it complete?') from None
   else:
     raw = _torch_load(path)
   if isinstance(raw, Mapping) and part in raw and isinstance(raw[part], Mapping):

