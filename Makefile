@@ -69,8 +69,14 @@ demo: install data
 test: install data browser
 	$(PY) -m pytest -q tests
 
+# The benchmark suite (bench/run_all.py: train step, training loop, sampling and inpainting,
+# classical baselines) on this machine, then docs/performance.md from its JSON lines.
+BENCH_OUT := bench/results/cpu.jsonl
 bench: install
-	$(PY) bench/train_step.py --config=configs/tiny.py
+	$(PY) -m pip install --quiet -e '.[bench]'
+	rm -f $(BENCH_OUT)
+	$(PY) bench/run_all.py --suite=cpu --out=$(BENCH_OUT)
+	$(PY) bench/report.py $(BENCH_OUT) --out=docs/performance.md
 
 clean:
 	rm -rf demo_out

@@ -31,13 +31,14 @@ def main(argv):
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save step at INFO.
   import jax  # pylint: disable=g-import-not-at-top
-  runtime.setup(cpu_devices=_CPU_DEVICES.value, compilation_cache=_COMPILATION_CACHE.value,
-                batch_size=_CONFIG.value.train.batch_size)
-  if _DISTRIBUTED.value:
-    jax.distributed.initialize()
-  from ddgan_jax import train_lib  # pylint: disable=g-import-not-at-top
   try:
-    train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    config = _CONFIG.value  # a config file that fails to load raises here
+    runtime.setup(cpu_devices=_CPU_DEVICES.value, compilation_cache=_COMPILATION_CACHE.value,
+                  batch_size=int(config.train.batch_size))
+    if _DISTRIBUTED.value:
+      jax.distributed.initialize()
+    from ddgan_jax import train_lib  # pylint: disable=g-import-not-at-top
+    train_lib.train_and_evaluate(config, _WORKDIR.value)
   except (ValueError, OSError) as e:  # ConfigError, CheckpointError, missing files are both.
     print(f"error: {' '.join(str(e).split()) or type(e).__name__}", file=sys.stderr)
     sys.exit(2)

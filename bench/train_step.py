@@ -32,7 +32,7 @@ def main(_):
   import jax  # pylint: disable=g-import-not-at-top
   if _CPU_DEVICES.value:
     jax.config.update('jax_num_cpu_devices', _CPU_DEVICES.value)
-  from ddgan_jax import networks, sharding, train_lib  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import machine, networks, sharding, train_lib  # pylint: disable=g-import-not-at-top
 
   config = _CONFIG.value
   batch = _BATCH.value or int(config.train.batch_size)
@@ -72,8 +72,16 @@ def main(_):
   seconds = (time.perf_counter() - t0) / _STEPS.value
   flops = sum(flops[r1] for r1 in due[_WARMUP.value:]) / _STEPS.value
 
+  info = machine.describe()
+  achieved = flops / seconds / 1e9
+  peak = info['matmul_gflops']
+  if nets.compute_dtype == 'bfloat16' and info['device'].split(':')[0] != 'cpu':
+    peak = info['matmul_gflops_bf16'] = round(machine.matmul_gflops(dtype=jax.numpy.bfloat16), 1)
   print(json.dumps({
+      'bench': 'train_step',
       'config': os.path.basename(config_flags.get_config_filename(flags.FLAGS['config'])),
+      'compute_dtype': nets.compute_dtype,
+      'remat': bool(config.model.get('remat', False)),
       'image_size': nets.image_size,
       'batch_size': batch,
       'devices': mesh.devices.size,
@@ -81,10 +89,20 @@ def main(_):
       'ms_per_step': round(seconds * 1e3, 2),
       'images_per_s': round(batch / seconds, 1),
       'gflop_per_step': round(flops / 1e9, 3),
-      'achieved_gflop_per_s': round(flops / seconds / 1e9, 1),
+      'achieved_gflop_per_s': round(achieved, 1),
+      'share_of_matmul_peak': round(achieved / peak, 3),
       'compile_s': round(compile_s, 1),
       'peak_rss_mib': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-  }))
+      'peak_device_mib': _peak_device_mib(jax),
+      **info,
+  }), flush=True)
+
+
+def _peak_device_mib(jax):
+  """Peak bytes in use on the first device (accelerators report it; XLA:CPU does not)."""
+  stats = getattr(jax.devices()[0], 'memory_stats', lambda: None)() or {}
+  peak = stats.get('peak_bytes_in_use')
+  return round(peak / 2 ** 20, 1) if peak else None
 
 
 if __name__ == '__main__':

@@ -33,6 +33,17 @@ OFFLINE_DATASETS = {
     'mnist': offline_mnist.MnistOffline,
 }
 OTHER_DATASETS = ('folder', 'synthetic')
+
+
+class _DropPreparingNoise(logging.Filter):
+  """tfds warns 'Variant folder ... has no dataset_info.json' while it prepares a dataset for
+  the first time (the folder it is writing): expected, and nothing a user can act on."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith('Variant folder %s has no')
+
+
+logging.getLogger('absl').addFilter(_DropPreparingNoise())
 DATASETS = (*OFFLINE_DATASETS, *TFDS_DATASETS, *OTHER_DATASETS)
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')
 

@@ -1,0 +1,145 @@
+"""Writes docs/performance.md (tables + plots) from the JSON lines of bench/run_all.py.
+
+  python bench/report.py bench/results/cpu.jsonl [more.jsonl ...] [--out=docs/performance.md]
+
+Every figure is shown with the machine it came from and the float32 matmul peak measured in
+the same process, and speeds are also given as a share of that peak.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+
+RUN_CMD = 'make bench'
+
+
+def _load(paths):
+  records = []
+  for path in paths:
+    with open(path) as f:
+      records += [json.loads(line) for line in f if line.strip()]
+  return records
+
+
+def _machine(r):
+  return f"{r.get('cpu', '?')}, {r.get('device', '?')}, matmul {r.get('matmul_gflops', '?')} GFLOP/s"
+
+
+def _table(header, rows):
+  out = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+  out += ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
+  return '\n'.join(out)
+
+
+def _plots(records, out_dir):
+  """images/s against devices and batch (train step), ms/image against NFE (inpainting)."""
+  try:
+    import matplotlib  # pylint: disable=g-import-not-at-top
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return []
+  made = []
+  train = [r for r in records if r.get('bench') == 'train_step']
+  if train:
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    by_config = collections.defaultdict(list)
+    for r in train:
+      by_config[(r['config'], r['batch_size'])].append(r)
+    for (config, batch), rs in sorted(by_config.items()):
+      rs = sorted(rs, key=lambda r: r['devices'])
+      if len(rs) > 1:
+        axes[0].plot([r['devices'] for r in rs], [r['images_per_s'] for r in rs], 'o-',
+                     label=f'{config} b{batch}')
+    axes[0].set(xlabel='host devices', ylabel='train images/s', xscale='log', xticks=[1, 2, 4, 8],
+                xticklabels=['1', '2', '4', '8'])
+    tiny = sorted((r for r in train if r['config'] == 'tiny.py' and r['devices'] == 2),
+                  key=lambda r: r['batch_size'])
+    axes[1].plot([r['batch_size'] for r in tiny], [r['images_per_s'] for r in tiny], 'o-')
+    axes[1].set(xlabel='batch (tiny, 2 devices)', ylabel='train images/s', xscale='log')
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, 'images', 'perf_train.png'), dpi=110)
+    made.append(('Train step throughput', 'images/perf_train.png'))
+  inp = [r for r in records if r.get('bench') == 'inpaint' and r.get('nfe')]
+  if inp:
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    by_size = collections.defaultdict(list)
+    for r in inp:
+      by_size[r['image_size']].append(r)
+    for size, rs in sorted(by_size.items()):
+      rs = sorted(rs, key=lambda r: r['nfe'])
+      ax.plot([r['nfe'] for r in rs], [r['ms_per_image'] for r in rs], 'o', label=f'{size} px')
+    ax.set(xlabel='network evaluations (NFE)', ylabel='ms per image', xscale='log', yscale='log')
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(os.path.join(out_dir, 'images', 'perf_inpaint.png'), dpi=110)
+    made.append(('Inpainting latency against NFE', 'images/perf_inpaint.png'))
+  return made
+
+
+def render(records, out_dir) -> str:
+  lines = ['# Performance', '',
+           f'Regenerate with `{RUN_CMD}` (runs `bench/run_all.py`, then this report). Each row '
+           'names its machine: CPU model, device kind and the float32 matmul peak measured in the '
+           'same process; `share` is achieved GFLOP/s (XLA cost analysis) over that peak.', '']
+  failed = [r for r in records if r.get('status')]
+  train = [r for r in records if r.get('bench') == 'train_step']
+  if train:
+    lines += ['## Train step (bare jitted step, random images, lazy R1 mixed in)', '',
+              _table(['config', 'dtype', 'remat', 'batch', 'devices', 'ms/step', 'images/s',
+                      'GFLOP/s', 'share', 'compile s', 'peak RSS MiB', 'machine', 'command'],
+                     [[r['config'], r.get('compute_dtype', 'float32'), r.get('remat', False),
+                       r['batch_size'], r['devices'], r['ms_per_step'], r['images_per_s'],
+                       r['achieved_gflop_per_s'], r.get('share_of_matmul_peak', ''),
+                       r['compile_s'], r['peak_rss_mib'], _machine(r), f"`{r['command']}`"]
+                      for r in train]), '']
+  loops = [r for r in records if r.get('bench') == 'train_loop']
+  for loop in loops:
+    bare = [r for r in train if r['config'] == loop['config'] and r['devices'] == loop['devices']
+            and r['batch_size'] == loop['batch_size']]
+    lines += ['## Training loop against the bare step', '',
+              f"`{loop['command']}`: {loop['ms_per_step']} ms/step ({loop['images_per_s']} "
+              f"images/s) in the loop with the input pipeline, masks, logging and checkpoints"
+              + (f"; the bare step: {bare[0]['ms_per_step']} ms/step, so the loop runs at "
+                 f"{bare[0]['ms_per_step'] / loop['ms_per_step']:.0%} of the bare step's speed."
+                 if bare else '.'), '']
+  inp = [r for r in records if r.get('bench') == 'inpaint']
+  if inp:
+    lines += ['## Sampling and inpainting latency', '',
+              'Untrained networks of each config (speed does not depend on the weights); `wide` '
+              'masks; one batched call, median of 5. RePaint\'s own schedule needs 2,410 network '
+              'evaluations per image.', '',
+              _table(['config', 'px', 'batch', 'method', 'NFE', 'ms/call', 'ms/image', 'images/s',
+                      'ms/NFE', 'NFE fewer than RePaint', 'machine'],
+                     [[r['config'], r['image_size'], r['batch_size'], r['method'], r['nfe'],
+                       r['ms_per_call'], r['ms_per_image'], r['images_per_s'],
+                       r.get('ms_per_nfe', '-'), r.get('nfe_fewer_than_repaint', '-'), _machine(r)]
+                      for r in inp]), '']
+  for title, path in _plots(records, out_dir):
+    lines += [f'## {title}', '', f'![{title}]({path})', '']
+  if failed:
+    lines += ['## Cases that did not finish', '',
+              _table(['case', 'status', 'last error line', 'command'],
+                     [[r['case'], r['status'], r.get('error', ''), f"`{r['command']}`"]
+                      for r in failed]), '']
+  return '\n'.join(lines)
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('results', nargs='+')
+  parser.add_argument('--out', default='docs/performance.md')
+  args = parser.parse_args()
+  out_dir = os.path.dirname(os.path.abspath(args.out))
+  os.makedirs(os.path.join(out_dir, 'images'), exist_ok=True)
+  text = render(_load(args.results), out_dir)
+  with open(args.out, 'w') as f:
+    f.write(text)
+  print(f'wrote {args.out}')
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,102 @@
+"""Runs the benchmark suite: every bench as its own process, JSON lines appended to --out.
+
+  python bench/run_all.py --suite=cpu --out=bench/results/cpu.jsonl   # what `make bench` runs
+  python bench/run_all.py --suite=gpu --out=gpu.jsonl                 # on one accelerator
+
+Each case runs in a fresh process (so device counts and compilation start clean, with the
+persistent compilation cache off) under a time limit; a case that fails or times out is
+recorded as such and the suite goes on. `bench/report.py` turns the JSON lines into
+docs/performance.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# (name, argv after `python`, timeout in seconds)
+Case = tuple[str, list[str], int]
+
+
+def _train(config: str, devices: int, batch: int, steps: int, *extra: str) -> list[str]:
+  return ['bench/train_step.py', f'--config=configs/{config}.py', f'--batch_size={batch}',
+          f'--cpu_devices={devices}', f'--steps={steps}', *extra]
+
+
+def cpu_suite() -> list[Case]:
+  cases: list[Case] = []
+  for devices in (1, 2, 4, 8):  # images/s against host devices
+    cases.append((f'tiny b16 d{devices}', _train('tiny', devices, 16, 30), 900))
+  for batch in (8, 64):  # and against batch
+    cases.append((f'tiny b{batch} d2', _train('tiny', 2, batch, 30), 900))
+  for devices in (1, 2):
+    cases.append((f'demo b16 d{devices}', _train('fashion_mnist_inpaint', devices, 16, 15), 1200))
+    cases.append((f'cifar10 b8 d{devices}', _train('cifar10', devices, 8, 15), 2400))
+  cases.append(('celebahq_256 b2 d1 remat', _train('celebahq_256', 1, 4, 2, '--warmup=1',
+                                                   '--config.model.remat=True'), 2400))
+  cases.append(('train loop demo', ['bench/train_loop.py', '--config=configs/fashion_mnist_inpaint.py',
+                                    '--steps=60'], 1800))
+  for config, batch in (('fashion_mnist_inpaint', 16), ('imagenet_64_inpaint', 8),
+                        ('celebahq_256_inpaint', 2)):
+    cases.append((f'inpaint {config}', ['bench/inpaint.py', f'--config=configs/{config}.py',
+                                        f'--batch_size={batch}', '--classical'], 1800))
+  return cases
+
+
+def gpu_suite() -> list[Case]:
+  """Most telling first: a run cut short by its time limit keeps what it measured."""
+  bf16 = '--config.model.compute_dtype=bfloat16'
+  return [
+      ('cifar10 b64 float32', _train('cifar10', 0, 64, 15), 240),
+      ('cifar10 b64 bfloat16', _train('cifar10', 0, 64, 15, bf16), 240),
+      ('inpaint fashion_mnist_inpaint', ['bench/inpaint.py',
+                                         '--config=configs/fashion_mnist_inpaint.py',
+                                         '--batch_size=64'], 120),
+      ('inpaint celebahq_256_inpaint', ['bench/inpaint.py',
+                                        '--config=configs/celebahq_256_inpaint.py',
+                                        '--batch_size=16'], 180),
+      ('celebahq_256 b16 bfloat16', _train('celebahq_256', 0, 16, 10, bf16), 300),
+      ('celebahq_256 b16 bfloat16 remat', _train('celebahq_256', 0, 16, 10, bf16,
+                                                 '--config.model.remat=True'), 300),
+      ('celebahq_256 b16 float32', _train('celebahq_256', 0, 16, 10), 300),
+  ]
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--suite', choices=('cpu', 'gpu'), default='cpu')
+  parser.add_argument('--out', required=True, help='JSON lines are appended here.')
+  parser.add_argument('--only', default='', help='Run only cases whose name contains this.')
+  args = parser.parse_args()
+  cases = cpu_suite() if args.suite == 'cpu' else gpu_suite()
+  cases = [c for c in cases if args.only in c[0]]
+  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+  env = dict(os.environ, JAX_ENABLE_COMPILATION_CACHE='false', TF_CPP_MIN_LOG_LEVEL='2')
+  for name, argv, timeout in cases:
+    t0 = time.time()
+    print(f'[bench] {name} ...', file=sys.stderr, flush=True)
+    try:
+      proc = subprocess.run([sys.executable, *argv], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=timeout)
+      lines = [l for l in proc.stdout.splitlines() if l.startswith('{')]
+      status = 'ok' if proc.returncode == 0 and lines else f'failed (exit {proc.returncode})'
+      error = proc.stderr.strip().splitlines()[-1:] if status != 'ok' else []
+    except subprocess.TimeoutExpired:
+      lines, status, error = [], f'timed out after {timeout} s', []
+    records = [dict(json.loads(l), case=name, command='python ' + ' '.join(argv)) for l in lines]
+    if not records:
+      records = [dict(case=name, command='python ' + ' '.join(argv), status=status,
+                      error=error[0] if error else '')]
+    with open(args.out, 'a') as f:
+      for r in records:
+        f.write(json.dumps(r) + '\n')
+    print(f'[bench] {name}: {status} in {time.time() - t0:.0f} s', file=sys.stderr, flush=True)
+
+
+if __name__ == '__main__':
+  main()
