@@ -32,8 +32,11 @@ def main(argv):
     jax.config.update('jax_num_cpu_devices', _CPU_DEVICES.value)
   if _DISTRIBUTED.value:
     jax.distributed.initialize()
-  from ddgan_jax import train_lib  # pylint: disable=g-import-not-at-top
-  train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  from ddgan_jax import nonfinite, train_lib  # pylint: disable=g-import-not-at-top
+  try:
+    train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  except nonfinite.NonFiniteError as e:
+    raise SystemExit(f'Error: {e}') from None
 
 
 if __name__ == '__main__':
