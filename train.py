@@ -17,7 +17,12 @@ _CPU_DEVICES = flags.DEFINE_integer(
     'On a 2-core machine 4-8 devices use both cores.')
 _DISTRIBUTED = flags.DEFINE_bool(
     'jax_distributed', False, 'Call jax.distributed.initialize() (multi-host TPU/GPU; '
-    'coordinator and process ids come from the environment).')
+    'coordinator and process ids detected on Cloud TPU, SLURM, Open MPI, Kubernetes).')
+_COORDINATOR = flags.DEFINE_string(
+    'coordinator_address', '', 'Multi-process run elsewhere: host:port of process 0 '
+    '(with --num_processes and --process_id; `python -m ddgan_jax.launch` sets all three).')
+_NUM_PROCESSES = flags.DEFINE_integer('num_processes', 0, 'Processes in the run (explicit setup).')
+_PROCESS_ID = flags.DEFINE_integer('process_id', -1, 'This process, in [0, num_processes).')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -30,12 +35,14 @@ def main(argv):
   import jax  # pylint: disable=g-import-not-at-top
   if _CPU_DEVICES.value:
     jax.config.update('jax_num_cpu_devices', _CPU_DEVICES.value)
-  if _DISTRIBUTED.value:
-    jax.distributed.initialize()
-  from ddgan_jax import nonfinite, train_lib  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import distributed, nonfinite  # pylint: disable=g-import-not-at-top
   try:
+    distributed.initialize(coordinator_address=_COORDINATOR.value,
+                           num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value,
+                           auto=_DISTRIBUTED.value)
+    from ddgan_jax import train_lib  # pylint: disable=g-import-not-at-top
     train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  except nonfinite.NonFiniteError as e:
+  except (nonfinite.NonFiniteError, distributed.SetupError) as e:
     raise SystemExit(f'Error: {e}') from None
 
 

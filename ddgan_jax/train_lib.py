@@ -21,7 +21,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from ddgan_jax import checkpointing, losses, sharding, visualize
+from ddgan_jax import checkpointing, losses, nonfinite, preemption, sharding, visualize
 from ddgan_jax.metric_writers import MetricWriter
 from ddgan_jax.networks import Networks, build_networks, make_sampler
 
@@ -218,6 +218,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   _check_workdir_config(workdir, config)
   nets = build_networks(config)
 
+  input_pipeline.prepare(config.data)  # on process 0; the others wait
   num_train = int(config.data.num_train_examples)
   if num_train <= 0:
     num_train = input_pipeline.num_examples(config.data, config.data.train_split)
@@ -233,17 +234,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
   ckpt = checkpointing.Checkpointer(os.path.join(workdir, checkpointing.CHECKPOINT_SUBDIR),
                                     max_to_keep=int(config.train.keep_checkpoints))
-  latest = ckpt.latest_step()
-  if latest is not None:
-    abstract = jax.eval_shape(init_fn, init_key)
-    state = ckpt.restore_state(latest, checkpointing.with_sharding(abstract, repl))
-  else:
+  state = preemption.restore_latest(
+      ckpt, checkpointing.with_sharding(jax.eval_shape(init_fn, init_key), repl))
+  if state is None:
     state = init_fn(init_key)
     if config.train.get('init_from'):
       state = _start_from_pretrained(state, str(config.train.init_from), repl)
   start_step = int(state.step)
 
-  train_step = jit_train_step(make_train_step(nets, opt, config), mesh)
+  train_step = nonfinite.Guard(make_train_step(nets, opt, config), mesh, config.train)
+  preempt = preemption.PreemptionWatcher()
   num_samples = int(config.train.num_sample_images)
   sampler = make_sampler(nets, num_samples) if num_samples > 0 else None
   writer = MetricWriter(workdir)
@@ -266,6 +266,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     images = next(batches)
     state, metrics = train_step(state, images, base_key, r1_due(config.optim, step))
     step += 1
+    preemption.fault_point('step', step)
     pbar.update(min(time.time() - t_start, max_seconds) - pbar.n if max_seconds > 0 else 1)
     metric_sum = metrics if metric_sum is None else jax.tree.map(jnp.add, metric_sum, metrics)
     metric_count += 1
@@ -274,13 +275,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     # several processes the check is a broadcast that would otherwise stall every step.
     out_of_time = max_seconds > 0 and log_step and _agree(time.time() - t_start > max_seconds)
     out_of_time = out_of_time or step == stop_at_step
-    last = step == total_steps or out_of_time
+    preempted = preempt.reached(step)
+    last = step == total_steps or out_of_time or preempted
 
     if log_step or last:
       scalars = {k: float(v) / metric_count for k, v in jax.device_get(metric_sum).items()}
       now = time.time()
       scalars['steps_per_sec'] = metric_count / max(now - t_log, 1e-9)
       scalars['lr_g'], scalars['lr_d'] = float(opt.lr_g(step)), float(opt.lr_d(step))
+      scalars.update(train_step.poll())
       writer.write_scalars(step, scalars)
       postfix = dict(d=f"{scalars['d_loss']:.3f}", g=f"{scalars['g_loss']:.3f}")
       if max_seconds > 0:  # the bar counts seconds of the limit; show the steps here
@@ -288,12 +291,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       pbar.set_postfix(postfix)
       metric_sum, metric_count, t_log = None, 0, now
     if step % int(config.train.ckpt_every) == 0 or last:
+      train_step.poll()  # nothing non-finite is ever saved
+      if train_step.error:
+        break
       ckpt.save(step, state, state.ema_g, config)
+      preemption.fault_point('save', step)
+    if train_step.error:
+      break
     if sampler is not None and (step % int(config.train.sample_every) == 0 or last):
       samples = np.asarray(jax.device_get(sampler(state.ema_g, jax.random.PRNGKey(int(config.sample.seed)))))
       if is_main:
         grid = visualize.save_grid(samples, os.path.join(workdir, 'samples', f'step_{step:08d}.png'))
         writer.write_image(step, 'samples_ema', grid)
+    if preempted:
+      ckpt.wait()
+      if is_main:
+        print(preemption.resume_message(step, workdir), flush=True)
+      break
     if out_of_time:
       if is_main and step != stop_at_step:
         print(f'Stopping at step {step}: train.max_time_minutes={config.train.max_time_minutes} reached.',
@@ -303,6 +317,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   writer.flush()
   ckpt.close()
   writer.close()
+  preempt.close()
+  if train_step.error:
+    raise train_step.error
   return state
 
 
