@@ -42,7 +42,7 @@ def main(argv):
                            auto=_DISTRIBUTED.value)
     from ddgan_jax import train_lib  # pylint: disable=g-import-not-at-top
     train_lib.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-  except (nonfinite.NonFiniteError, distributed.SetupError) as e:
+  except (nonfinite.NonFiniteError, nonfinite.ConfigError, distributed.SetupError) as e:
     raise SystemExit(f'Error: {e}') from None
 
 

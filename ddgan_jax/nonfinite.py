@@ -43,6 +43,22 @@ class NonFiniteError(RuntimeError):
   """Training stopped on a non-finite value; the message is one line for the CLI."""
 
 
+class ConfigError(ValueError):
+  """A bad train.on_nonfinite / train.max_nonfinite_in_a_row; one line for the CLI."""
+
+
+def validate(train_cfg: ml_collections.ConfigDict) -> tuple[str, int]:
+  """(mode, max_in_a_row) of `config.train`, or a ConfigError saying what to pass."""
+  mode = str(train_cfg.get('on_nonfinite', 'stop'))
+  if mode not in MODES:
+    raise ConfigError(f"train.on_nonfinite={mode!r}; pass one of {', '.join(MODES)}, e.g. "
+                      '--config.train.on_nonfinite=skip.')
+  limit = int(train_cfg.get('max_nonfinite_in_a_row', 10))
+  if limit < 0:
+    raise ConfigError(f'train.max_nonfinite_in_a_row={limit}; pass a count >= 0 (0: never stop).')
+  return mode, limit
+
+
 def _all_finite(tree: Any) -> jax.Array:
   leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
             if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]
@@ -107,10 +123,7 @@ class Guard:
 
   def __init__(self, train_step: Callable, mesh: jax.sharding.Mesh,
                train_cfg: ml_collections.ConfigDict):
-    self.mode = str(train_cfg.get('on_nonfinite', 'stop'))
-    if self.mode not in MODES:
-      raise ValueError(f"train.on_nonfinite={self.mode!r}; use one of {', '.join(MODES)}.")
-    self.max_in_a_row = int(train_cfg.get('max_nonfinite_in_a_row', 10))
+    self.mode, self.max_in_a_row = validate(train_cfg)
     repl, data = sharding.replicated(mesh), sharding.data_sharding(mesh)
     self.error: NonFiniteError | None = None
     if self.mode == 'off':

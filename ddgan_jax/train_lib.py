@@ -215,6 +215,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   mesh = mesh or sharding.make_mesh()
   batch_size = int(config.train.batch_size)
   sharding.check_batch_size(batch_size, mesh)
+  nonfinite.validate(config.train)
   _check_workdir_config(workdir, config)
   nets = build_networks(config)
 
@@ -298,7 +299,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       preemption.fault_point('save', step)
     if train_step.error:
       break
-    if sampler is not None and (step % int(config.train.sample_every) == 0 or last):
+    if sampler is not None and not preempted and (step % int(config.train.sample_every) == 0 or last):
       samples = np.asarray(jax.device_get(sampler(state.ema_g, jax.random.PRNGKey(int(config.sample.seed)))))
       if is_main:
         grid = visualize.save_grid(samples, os.path.join(workdir, 'samples', f'step_{step:08d}.png'))

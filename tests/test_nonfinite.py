@@ -73,7 +73,7 @@ def test_guard_stop_skip_and_absurd_learning_rate():
   assert all(np.isfinite(s.params_d['w']).all() for s in states)
   assert ('Non-finite d_loss at step 3 after 2 non-finite steps in a row '
           '(train.max_nonfinite_in_a_row=2)') in str(error)
-  with pytest.raises(ValueError, match="train.on_nonfinite='never'"):
+  with pytest.raises(nonfinite.ConfigError, match="train.on_nonfinite='never'; pass one of stop, skip, off"):
     _run_toy('never', [1.0])
 
 
