@@ -20,7 +20,12 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs
 _CPU_DEVICES, _COMPILATION_CACHE = runtime.define_flags()
 _DISTRIBUTED = flags.DEFINE_bool(
     'jax_distributed', False, 'Call jax.distributed.initialize() (multi-host TPU/GPU; '
-    'coordinator and process ids come from the environment).')
+    'coordinator and process ids detected on Cloud TPU, SLURM, Open MPI, Kubernetes).')
+_COORDINATOR = flags.DEFINE_string(
+    'coordinator_address', '', 'Multi-process run elsewhere: host:port of process 0 '
+    '(with --num_processes and --process_id; `python -m ddgan_jax.launch` sets all three).')
+_NUM_PROCESSES = flags.DEFINE_integer('num_processes', 0, 'Processes in the run (explicit setup).')
+_PROCESS_ID = flags.DEFINE_integer('process_id', -1, 'This process, in [0, num_processes).')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -30,16 +35,19 @@ def main(argv):
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save step at INFO.
-  import jax  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import distributed, nonfinite  # pylint: disable=g-import-not-at-top
   try:
     config = _CONFIG.value  # a config file that fails to load raises here
+    processes = max(1, _NUM_PROCESSES.value)
     runtime.setup(cpu_devices=_CPU_DEVICES.value, compilation_cache=_COMPILATION_CACHE.value,
-                  batch_size=int(config.train.batch_size))
-    if _DISTRIBUTED.value:
-      jax.distributed.initialize()
+                  batch_size=max(1, int(config.train.batch_size) // processes))
+    distributed.initialize(coordinator_address=_COORDINATOR.value,
+                           num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value,
+                           auto=_DISTRIBUTED.value)
     from ddgan_jax import train_lib  # pylint: disable=g-import-not-at-top
     train_lib.train_and_evaluate(config, _WORKDIR.value)
-  except (ValueError, OSError) as e:  # ConfigError, CheckpointError, missing files are both.
+  except (ValueError, OSError, nonfinite.NonFiniteError) as e:
+    # ConfigError, CheckpointError, SetupError, missing files, a non-finite stop: one line.
     print(f"error: {' '.join(str(e).split()) or type(e).__name__}", file=sys.stderr)
     sys.exit(2)
 

@@ -88,6 +88,12 @@ def get_config() -> ml_collections.ConfigDict:
   # A checkpoint (ours or converted official) whose EMA generator starts a new run; new
   # condition-channel weights start at zero, D starts fresh (ddgan_jax/finetune.py).
   train.init_from = ''
+  # A NaN/Inf in a loss, gradient or parameter is caught inside the jitted step and never
+  # applied (ddgan_jax/nonfinite.py): 'stop' ends the run with a message naming the step and
+  # the quantity; 'skip' drops that update, counts it (nonfinite_skipped) and goes on, stopping
+  # after max_nonfinite_in_a_row dropped steps in a row (0: never); 'off' checks nothing.
+  train.on_nonfinite = 'stop'
+  train.max_nonfinite_in_a_row = 10
 
   # ------------------------------------------------------------- inpaint
   config.inpaint = inpaint = ml_collections.ConfigDict()

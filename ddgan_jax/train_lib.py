@@ -21,7 +21,8 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from ddgan_jax import checkpointing, losses, sharding, validation, visualize
+from ddgan_jax import (checkpointing, compiling, losses, nonfinite, preemption, sharding,
+                       validation, visualize)
 from ddgan_jax.metric_writers import MetricWriter
 from ddgan_jax.networks import Networks, build_networks, make_sampler
 
@@ -171,55 +172,6 @@ def jit_train_step(train_step, mesh: jax.sharding.Mesh):
                  donate_argnums=0, static_argnums=3)
 
 
-def compile_once(jitted, *args):
-  """The compiled program of `jitted` for `args`, for programs that run once (initialisation).
-
-  On CPU it is compiled with XLA's backend optimisation off: same numbers, compilation about
-  twice as fast (tiny config 10.6 -> 4.1 s, CIFAR-10 15.1 -> 9.8 s), and a run that takes
-  milliseconds either way.
-  """
-  lowered = jitted.lower(*args)
-  if jax.devices()[0].platform == 'cpu':
-    return lowered.compile({'xla_backend_optimization_level': 0})
-  return lowered.compile()
-
-
-class StepVariants:
-  """The two compiled train-step programs (with and without R1), compiled ahead of time.
-
-  The first one asked for compiles in the caller's thread; the other compiles in a background
-  thread meanwhile, so the first steps do not stall twice (on a many-core host the two
-  compilations overlap; with the persistent compilation cache both are loads).
-  """
-
-  def __init__(self, jitted, state: TrainState, images: jax.Array, key: jax.Array, *,
-               both: bool = True):
-    import concurrent.futures  # pylint: disable=g-import-not-at-top
-    abstract = lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding)
-    self._args = jax.tree.map(abstract, (state, images, key))
-    self._jitted = jitted
-    self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    self._programs: dict[bool, Any] = {}
-    self._both = both  # False: only one variant will ever be asked for
-
-  def _compile(self, r1: bool):
-    return self._jitted.lower(*self._args, r1).compile()
-
-  def __call__(self, r1: bool):
-    """The compiled program fn(state, images, key) -> (state, metrics) for `r1`."""
-    if not self._programs:  # first request: start the other variant in the background
-      if self._both:
-        self._programs[not r1] = self._pool.submit(self._compile, not r1)
-      self._programs[r1] = self._compile(r1)
-      self._pool.shutdown(wait=False)
-    if r1 not in self._programs:
-      self._programs[r1] = self._compile(r1)
-    program = self._programs[r1]
-    if not callable(program):  # a Future
-      program = self._programs[r1] = program.result()
-    return program
-
-
 # ------------------------------------------------------------------ the loop
 
 def _check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> None:
@@ -265,10 +217,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   mesh = mesh or sharding.make_mesh()
   batch_size = int(config.train.batch_size)
   sharding.check_batch_size(batch_size, mesh)
+  nonfinite.validate(config.train)
   if config.train.get('init_from') and not os.path.exists(os.path.join(workdir, 'config.json')):
     checkpointing.resolve_checkpoint(str(config.train.init_from))  # A missing one: no workdir.
   nets = build_networks(config)
 
+  input_pipeline.prepare(config.data)  # on process 0; the others wait
   num_train = int(config.data.num_train_examples)
   if num_train <= 0:
     num_train = input_pipeline.num_examples(config.data, config.data.train_split)
@@ -285,17 +239,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
   ckpt = checkpointing.Checkpointer(os.path.join(workdir, checkpointing.CHECKPOINT_SUBDIR),
                                     max_to_keep=int(config.train.keep_checkpoints))
-  latest = ckpt.latest_step()
-  if latest is not None:
-    abstract = jax.eval_shape(init_fn, init_key)
-    state = ckpt.restore_state(latest, checkpointing.with_sharding(abstract, repl))
-  else:
-    state = compile_once(init_fn, init_key)(init_key)
+  state = preemption.restore_latest(
+      ckpt, checkpointing.with_sharding(jax.eval_shape(init_fn, init_key), repl))
+  if state is None:
+    state = compiling.compile_once(init_fn, init_key)(init_key)
     if config.train.get('init_from'):
       state = _start_from_pretrained(state, str(config.train.init_from), repl)
   start_step = int(state.step)
 
-  train_step = jit_train_step(make_train_step(nets, opt, config), mesh)
+  train_step = nonfinite.Guard(make_train_step(nets, opt, config), mesh, config.train,
+                               both_variants=r1_due(config.optim, 0) != r1_due(config.optim, 1))
+  preempt = preemption.PreemptionWatcher()
   num_samples = int(config.train.num_sample_images)
   sampler = make_sampler(nets, num_samples) if num_samples > 0 else None
   writer = MetricWriter(workdir)
@@ -314,13 +268,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   metric_sum, metric_count, t_log = None, 0, time.time()
   pbar = _progress_bar(total_steps, start_step, max_seconds, disable=not is_main)
   step = start_step
-  programs = None
   while step < total_steps:
     images = next(batches)
-    programs = programs or StepVariants(train_step, state, images, base_key,
-                                        both=r1_due(config.optim, 0) != r1_due(config.optim, 1))
-    state, metrics = programs(r1_due(config.optim, step))(state, images, base_key)
+    state, metrics = train_step(state, images, base_key, r1_due(config.optim, step))
     step += 1
+    preemption.fault_point('step', step)
     pbar.update(min(time.time() - t_start, max_seconds) - pbar.n if max_seconds > 0 else 1)
     metric_sum = metrics if metric_sum is None else jax.tree.map(jnp.add, metric_sum, metrics)
     metric_count += 1
@@ -329,13 +281,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     # several processes the check is a broadcast that would otherwise stall every step.
     out_of_time = max_seconds > 0 and log_step and _agree(time.time() - t_start > max_seconds)
     out_of_time = out_of_time or step == stop_at_step
-    last = step == total_steps or out_of_time
+    preempted = preempt.reached(step)
+    last = step == total_steps or out_of_time or preempted
 
     if log_step or last:
       scalars = {k: float(v) / metric_count for k, v in jax.device_get(metric_sum).items()}
       now = time.time()
       scalars['steps_per_sec'] = metric_count / max(now - t_log, 1e-9)
       scalars['lr_g'], scalars['lr_d'] = float(opt.lr_g(step)), float(opt.lr_d(step))
+      scalars.update(train_step.poll())
       writer.write_scalars(step, scalars)
       postfix = dict(d=f"{scalars['d_loss']:.3f}", g=f"{scalars['g_loss']:.3f}")
       if max_seconds > 0:  # the bar counts seconds of the limit; show the steps here
@@ -343,12 +297,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       pbar.set_postfix(postfix)
       metric_sum, metric_count, t_log = None, 0, now
     if step % int(config.train.ckpt_every) == 0 or last:
+      train_step.poll()  # nothing non-finite is ever saved
+      if train_step.error:
+        break
       ckpt.save(step, state, state.ema_g, config)
-    if sampler is not None and (step % int(config.train.sample_every) == 0 or last):
+      preemption.fault_point('save', step)
+    if train_step.error:
+      break
+    if sampler is not None and not preempted and (step % int(config.train.sample_every) == 0 or last):
       samples = np.asarray(jax.device_get(sampler(state.ema_g, jax.random.PRNGKey(int(config.sample.seed)))))
       if is_main:
         grid = visualize.save_grid(samples, os.path.join(workdir, 'samples', f'step_{step:08d}.png'))
         writer.write_image(step, 'samples_ema', grid)
+    if preempted:
+      ckpt.wait()
+      if is_main:
+        print(preemption.resume_message(step, workdir), flush=True)
+      break
     if out_of_time:
       if is_main and step != stop_at_step:
         print(f'Stopping at step {step}: train.max_time_minutes={config.train.max_time_minutes} reached.',
@@ -358,6 +323,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   writer.flush()
   ckpt.close()
   writer.close()
+  preempt.close()
+  if train_step.error:
+    raise train_step.error
   return state
 
 

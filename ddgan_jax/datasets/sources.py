@@ -219,6 +219,7 @@ def deterministic_options() -> tf.data.Options:
 
 def _prepare(builder: tfds.core.DatasetBuilder, manual_dir: str) -> None:
   if not builder.is_prepared():
+    print(f'Preparing {builder.name} in {builder.data_dir}', flush=True)
     config = tfds.download.DownloadConfig(manual_dir=manual_dir or None)
     builder.download_and_prepare(download_config=config)
 
