@@ -53,8 +53,9 @@ def _plots(records, out_dir):
       if len(rs) > 1:
         axes[0].plot([r['devices'] for r in rs], [r['images_per_s'] for r in rs], 'o-',
                      label=f'{config} b{batch}')
-    axes[0].set(xlabel='host devices', ylabel='train images/s', xscale='log', xticks=[1, 2, 4, 8],
-                xticklabels=['1', '2', '4', '8'])
+    axes[0].set(xlabel='host devices', ylabel='train images/s', xscale='log')
+    axes[0].minorticks_off()
+    axes[0].set_xticks([1, 2, 4, 8], ['1', '2', '4', '8'])
     tiny = sorted((r for r in train if r['config'] == 'tiny.py' and r['devices'] == 2),
                   key=lambda r: r['batch_size'])
     axes[1].plot([r['batch_size'] for r in tiny], [r['images_per_s'] for r in tiny], 'o-')
@@ -80,6 +81,17 @@ def _plots(records, out_dir):
   return made
 
 
+def _not_run(records) -> list[str]:
+  """Names of the CPU suite's cases (bench/run_all.py) that have no record here."""
+  import sys  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  import run_all  # pylint: disable=g-import-not-at-top
+  done = {r.get('case') for r in records}
+  if not any(r.get('device', '').startswith('cpu') for r in records):
+    return []
+  return [name for name, _, _ in run_all.cpu_suite() if name not in done]
+
+
 def render(records, out_dir) -> str:
   lines = ['# Performance', '',
            f'Regenerate with `{RUN_CMD}` (runs `bench/run_all.py`, then this report). Each row '
@@ -97,11 +109,12 @@ def render(records, out_dir) -> str:
                        r['compile_s'], r['peak_rss_mib'], _machine(r), f"`{r['command']}`"]
                       for r in train]), '']
   loops = [r for r in records if r.get('bench') == 'train_loop']
+  if loops:
+    lines += ['## Training loop against the bare step', '']
   for loop in loops:
     bare = [r for r in train if r['config'] == loop['config'] and r['devices'] == loop['devices']
             and r['batch_size'] == loop['batch_size']]
-    lines += ['## Training loop against the bare step', '',
-              f"`{loop['command']}`: {loop['ms_per_step']} ms/step ({loop['images_per_s']} "
+    lines += [f"`{loop['command']}`: {loop['ms_per_step']} ms/step ({loop['images_per_s']} "
               f"images/s) in the loop with the input pipeline, masks, logging and checkpoints"
               + (f"; the bare step: {bare[0]['ms_per_step']} ms/step, so the loop runs at "
                  f"{bare[0]['ms_per_step'] / loop['ms_per_step']:.0%} of the bare step's speed."
@@ -120,6 +133,11 @@ def render(records, out_dir) -> str:
                       for r in inp]), '']
   for title, path in _plots(records, out_dir):
     lines += [f'## {title}', '', f'![{title}]({path})', '']
+  missing = _not_run(records)
+  if missing:
+    lines += ['## Suite cases not in these results', '',
+              'Not run for this file (run `make bench` for the whole suite): ' +
+              ', '.join(f'`{name}`' for name in missing) + '.', '']
   if failed:
     lines += ['## Cases that did not finish', '',
               _table(['case', 'status', 'last error line', 'command'],

@@ -37,7 +37,7 @@ def cpu_suite() -> list[Case]:
   for devices in (1, 2):
     cases.append((f'demo b16 d{devices}', _train('fashion_mnist_inpaint', devices, 16, 15), 1200))
     cases.append((f'cifar10 b8 d{devices}', _train('cifar10', devices, 8, 15), 2400))
-  cases.append(('celebahq_256 b2 d1 remat', _train('celebahq_256', 1, 4, 2, '--warmup=1',
+  cases.append(('celebahq_256 b4 d1 remat', _train('celebahq_256', 1, 4, 2, '--warmup=1',
                                                    '--config.model.remat=True'), 2400))
   cases.append(('train loop demo', ['bench/train_loop.py', '--config=configs/fashion_mnist_inpaint.py',
                                     '--steps=60'], 1800))

@@ -292,8 +292,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       scalars.update(train_step.poll())
       writer.write_scalars(step, scalars)
       postfix = dict(d=f"{scalars['d_loss']:.3f}", g=f"{scalars['g_loss']:.3f}")
-      if max_seconds > 0:  # the bar counts seconds of the limit; show the steps here
-        postfix = dict(step=f'{step}/{total_steps}', **postfix)
+      if max_seconds > 0:  # the bar counts seconds of the limit; show the step reached here
+        postfix = dict(step=str(step), **postfix)  # (the limit, not total_steps, ends the run)
       pbar.set_postfix(postfix)
       metric_sum, metric_count, t_log = None, 0, now
     if step % int(config.train.ckpt_every) == 0 or last:
