@@ -182,7 +182,6 @@ class Context:
     stored = json.loads((r / 'cond/0/config/metadata').read_text())
     stored['diffusion']['num_timesteps'] = 0
     (r / 'bad_config/0/config/metadata').write_text(json.dumps(stored))
-    self._training_workdir(r / 'resume', uncond_config)
 
     rng = np.random.default_rng(0)
     (r / 'img').mkdir()
@@ -202,22 +201,6 @@ class Context:
     # An MNIST pickle whose unpickling would run a command.
     with gzip.open(r / 'evil.pkl', 'wb') as f:
       pickle.dump(((np.zeros((1, 784), np.float32), np.zeros(1, np.int64)), _Evil()), f)
-
-  @staticmethod
-  def _training_workdir(path: pathlib.Path, config: Any) -> None:
-    """A training workdir (config.json + a step-10 checkpoint) whose `state` is truncated."""
-    from ddgan_jax import checkpointing, train_lib  # pylint: disable=g-import-not-at-top
-    from ddgan_jax.networks import build_networks  # pylint: disable=g-import-not-at-top
-    nets = build_networks(config)
-    opt = train_lib.make_optimizers(config.optim, 10, 20)
-    state = train_lib.init_state(nets, opt, jax.random.PRNGKey(0))
-    ckpt = checkpointing.Checkpointer(str(path / 'checkpoints'), async_save=False)
-    ckpt.save(10, state, state.ema_g, config)
-    ckpt.close()
-    with open(path / 'config.json', 'w') as f:  # as train_lib writes it
-      json.dump(checkpointing.config_to_json_dict(config), f, indent=2)
-    for f in glob.glob(str(path / 'checkpoints/10/state/ocdbt.process_0/d/*')):
-      os.truncate(f, os.path.getsize(f) // 2)
 
   def p(self, relative: str) -> str:
     return str(self.root / relative)
@@ -365,10 +348,6 @@ def _cases() -> list[Case]:
       _case('checkpoint_tree_mismatch', 'checkpoint',
             '`sample.py inpaint` on nf-16 weights stored with an nf-32 config',
             _fill('checkpoint_tree_mismatch', checkpoint='mismatch'), "e.g. ['conv_in']"),
-      _case('checkpoint_resume_truncated_state', 'checkpoint',
-            '`train.py` resuming a workdir whose `state` files are cut in half',
-            lambda ctx: cli('train.py', '--config=configs/tiny.py', f'--workdir={ctx.p("resume")}'),
-            'its `state` cannot be read', out=False, unchanged='resume'),
       _case('checkpoint_init_from_missing', 'checkpoint', '`train.py --config.train.init_from=nowhere/`',
             lambda ctx: cli('train.py', '--config=configs/tiny.py',
                             f'--workdir={ctx.p("out/checkpoint_init_from_missing")}',
