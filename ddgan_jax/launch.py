@@ -21,10 +21,15 @@ from typing import Sequence
 
 from absl import app, flags
 
-_NUM_PROCESSES = flags.DEFINE_integer('num_processes', 2, 'How many processes to start.')
-_PORT = flags.DEFINE_integer('port', 0, 'Coordinator port on 127.0.0.1 (0: a free one).')
-_GRACE = flags.DEFINE_float('grace_seconds', 10.0,
-                            'After one process fails: seconds between SIGTERM and SIGKILL.')
+
+
+def _define_flags() -> None:
+  """The launcher's flags, defined only when it runs as a program: importing this module (for
+  `launch()`) must not claim flag names such as --num_processes that train.py defines too."""
+  flags.DEFINE_integer('num_processes', 2, 'How many processes to start.')
+  flags.DEFINE_integer('port', 0, 'Coordinator port on 127.0.0.1 (0: a free one).')
+  flags.DEFINE_float('grace_seconds', 10.0,
+                     'After one process fails: seconds between SIGTERM and SIGKILL.')
 
 
 def free_port() -> int:
@@ -102,8 +107,10 @@ def launch(command: Sequence[str], num_processes: int, *, port: int = 0,
 def main(argv: Sequence[str]) -> None:
   if len(argv) < 2:
     raise app.UsageError('Give the command after --, e.g. -- train.py --config=... --workdir=...')
-  sys.exit(launch(argv[1:], _NUM_PROCESSES.value, port=_PORT.value, grace_seconds=_GRACE.value))
+  fv = flags.FLAGS
+  sys.exit(launch(argv[1:], fv.num_processes, port=fv.port, grace_seconds=fv.grace_seconds))
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

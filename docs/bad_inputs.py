@@ -101,6 +101,20 @@ def _activate(script: str) -> Any:
   return module
 
 
+def release_flags() -> None:
+  """Unregisters every absl flag the CLIs loaded by `cli` registered, so that other code in
+  this process (another test module) can load those scripts again."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  fv = flags.FLAGS
+  for _, own in _CLI_MODULES.values():
+    for name, flag in own.items():
+      if name in fv and fv[name] is flag:
+        delattr(fv, name)
+  for name in [n for n in fv if n.startswith('config.')]:
+    delattr(fv, name)
+  _CLI_MODULES.clear()
+
+
 def cli(script: str, *args: str) -> Outcome:
   """Runs `python <script> args` in-process: absl flag parsing, then the script's main."""
   from absl import flags  # pylint: disable=g-import-not-at-top

@@ -26,7 +26,8 @@ _SPEC.loader.exec_module(bad_inputs)
 
 @pytest.fixture(scope='module')
 def ctx(tmp_path_factory):
-  return bad_inputs.Context(str(tmp_path_factory.mktemp('bad_inputs')))
+  yield bad_inputs.Context(str(tmp_path_factory.mktemp('bad_inputs')))
+  bad_inputs.release_flags()  # later test modules load train.py / sample.py themselves
 
 
 def test_at_least_25_cases_over_every_boundary():
