@@ -103,14 +103,7 @@ def build_networks(config: ml_collections.ConfigDict) -> Networks:
       nz=int(config.model.nz),
       inpaint=inpaint,
       cond_fill=str(config.inpaint.get('cond_fill', 'zeros')) if inpaint else 'zeros',
-      compute_dtype=_compute_dtype(config.model))
-
-
-def _compute_dtype(model_cfg: ml_collections.ConfigDict) -> str:
-  dtype = str(model_cfg.get('compute_dtype', 'float32'))
-  if dtype not in ('float32', 'bfloat16'):
-    raise ValueError(f"model.compute_dtype must be 'float32' or 'bfloat16', got {dtype!r}.")
-  return dtype
+      compute_dtype=str(config.model.get('compute_dtype', 'float32')))  # checked above
 
 
 def load_ema_generator(path: str, *, step: int | None = None,

@@ -21,6 +21,7 @@ DATASET_NAMES = ('fashion_mnist', 'mnist', 'imagenet2012', 'imagenet_resized/64x
 CROP_MODES = ('resize', 'center', 'random')
 COND_FILLS = ('zeros', 'smooth')  # losses.COND_FILLS
 SCHEDULES = ('cosine', 'constant')
+COMPUTE_DTYPES = ('float32', 'bfloat16')  # networks.Networks.compute_dtype
 # model.disc -> number of 2x downsamplings of its input (ddgan_jax/models/discriminator.py).
 DISC_DOWNSAMPLINGS = {'small': 3, 'large': 6}
 MAX_TIMESTEPS = 1000  # DDGAN uses 1-8; the schedule is only tested up to this.
@@ -91,6 +92,7 @@ def check_config(config: Any) -> None:
   size = _int(config, 'data.image_size', 1)
   _int(config, 'data.num_channels', 1)
   _choice(config, 'data.crop', CROP_MODES, default='resize')
+  _choice(config, 'model.compute_dtype', COMPUTE_DTYPES, default='float32')
 
   # model: the generator halves the resolution len(ch_mult) - 1 times.
   _int(config, 'model.nf', 1)
