@@ -3,6 +3,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+comma := ,
 STAMP := $(VENV)/.installed
 export XLA_PYTHON_CLIENT_PREALLOCATE := false
 export TF_CPP_MIN_LOG_LEVEL := 2
@@ -71,11 +72,14 @@ test: install data browser
 
 # The benchmark suite (bench/run_all.py: train step, training loop, sampling and inpainting,
 # classical baselines) on this machine, then docs/performance.md from its JSON lines.
+# OFFICIAL_REPO=<checkout of NVlabs/denoising-diffusion-gan> also times the official PyTorch
+# code in the same run (installs the `official` extra: torch, CPU build).
 BENCH_OUT := bench/results/cpu.jsonl
+OFFICIAL_REPO ?=
 bench: install
-	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) -m pip install --quiet -e '.[bench$(if $(OFFICIAL_REPO),$(comma)official)]'
 	rm -f $(BENCH_OUT)
-	$(PY) bench/run_all.py --suite=cpu --out=$(BENCH_OUT)
+	$(PY) bench/run_all.py --suite=cpu --out=$(BENCH_OUT) $(if $(OFFICIAL_REPO),--official_repo=$(OFFICIAL_REPO))
 	$(PY) bench/report.py $(BENCH_OUT) --out=docs/performance.md
 
 clean:

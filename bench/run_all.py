@@ -1,12 +1,16 @@
 """Runs the benchmark suite: every bench as its own process, JSON lines appended to --out.
 
   python bench/run_all.py --suite=cpu --out=bench/results/cpu.jsonl   # what `make bench` runs
+  python bench/run_all.py --suite=cpu --out=... --official_repo=PATH  # + the official code
   python bench/run_all.py --suite=gpu --out=gpu.jsonl                 # on one accelerator
 
 Each case runs in a fresh process (so device counts and compilation start clean, with the
 persistent compilation cache off) under a time limit; a case that fails or times out is
-recorded as such and the suite goes on. `bench/report.py` turns the JSON lines into
-docs/performance.md.
+recorded as such and the suite goes on. A `warm` case runs its command twice with a fresh
+cache folder and records the second run: compile times as a resume or a second run sees them.
+With --official_repo (a checkout of NVlabs/denoising-diffusion-gan, and torch installed: the
+`official` extra) the official PyTorch code is timed in the same run (bench/official_torch.py).
+`bench/report.py` turns the JSON lines into docs/performance.md.
 """
 from __future__ import annotations
 
@@ -15,17 +19,36 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
+from typing import NamedTuple
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# (name, argv after `python`, timeout in seconds)
-Case = tuple[str, list[str], int]
+
+class Case(NamedTuple):
+  name: str
+  argv: list[str]  # after `python`
+  timeout: int  # seconds
+  warm: bool = False  # run twice on a fresh compilation cache, record the second run
 
 
 def _train(config: str, devices: int, batch: int, steps: int, *extra: str) -> list[str]:
   return ['bench/train_step.py', f'--config=configs/{config}.py', f'--batch_size={batch}',
           f'--cpu_devices={devices}', f'--steps={steps}', *extra]
+
+
+def _sampler(config: str, batch: int) -> list[str]:
+  return ['bench/inpaint.py', f'--config=configs/{config}.py', f'--batch_size={batch}',
+          '--repaint_resample=']
+
+
+def official_cases(repo: str) -> list[Case]:
+  """The official PyTorch code on the two configs the side-by-side compares."""
+  return [Case(f'official {config} b{batch}', [
+      'bench/official_torch.py', f'--official_repo={repo}', f'--config=configs/{config}.py',
+      f'--batch_size={batch}', f'--steps={steps}'], 1800)
+          for config, batch, steps in (('tiny', 16, 30), ('cifar10', 8, 15))]
 
 
 def cpu_suite() -> list[Case]:
@@ -37,6 +60,9 @@ def cpu_suite() -> list[Case]:
   for devices in (1, 2):
     cases.append((f'demo b16 d{devices}', _train('fashion_mnist_inpaint', devices, 16, 15), 1200))
     cases.append((f'cifar10 b8 d{devices}', _train('cifar10', devices, 8, 15), 2400))
+  for config, batch in (('tiny', 16), ('cifar10', 8)):  # compile time from the cache
+    cases.append(Case(f'{config} b{batch} d1 warm', _train(config, 1, batch, 15), 2400, True))
+    cases.append((f'sampler {config} b{batch}', _sampler(config, batch), 900))
   cases.append(('celebahq_256 b4 d1 remat', _train('celebahq_256', 1, 4, 2, '--warmup=1',
                                                    '--config.model.remat=True'), 2400))
   cases.append(('train loop demo', ['bench/train_loop.py', '--config=configs/fashion_mnist_inpaint.py',
@@ -72,22 +98,33 @@ def main() -> None:
   parser.add_argument('--suite', choices=('cpu', 'gpu'), default='cpu')
   parser.add_argument('--out', required=True, help='JSON lines are appended here.')
   parser.add_argument('--only', default='', help='Run only cases whose name contains this.')
+  parser.add_argument('--official_repo', default='',
+                      help='Checkout of NVlabs/denoising-diffusion-gan: time it too.')
   args = parser.parse_args()
-  cases = cpu_suite() if args.suite == 'cpu' else gpu_suite()
-  cases = [c for c in cases if args.only in c[0]]
+  cases = [Case(*c) for c in (cpu_suite() if args.suite == 'cpu' else gpu_suite())]
+  if args.official_repo:
+    cases = official_cases(os.path.abspath(args.official_repo)) + cases
+  cases = [c for c in cases if args.only in c.name]
   os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
   env = dict(os.environ, JAX_ENABLE_COMPILATION_CACHE='false', TF_CPP_MIN_LOG_LEVEL='2')
-  for name, argv, timeout in cases:
+  for name, argv, timeout, warm in cases:
     t0 = time.time()
     print(f'[bench] {name} ...', file=sys.stderr, flush=True)
-    try:
-      proc = subprocess.run([sys.executable, *argv], cwd=REPO, env=env, capture_output=True,
-                            text=True, timeout=timeout)
-      lines = [l for l in proc.stdout.splitlines() if l.startswith('{')]
-      status = 'ok' if proc.returncode == 0 and lines else f'failed (exit {proc.returncode})'
-      error = proc.stderr.strip().splitlines()[-1:] if status != 'ok' else []
-    except subprocess.TimeoutExpired:
-      lines, status, error = [], f'timed out after {timeout} s', []
+    with tempfile.TemporaryDirectory() as cache:
+      runs = 2 if warm else 1
+      case_env = dict(env, JAX_ENABLE_COMPILATION_CACHE='true') if warm else env
+      run_argv = argv + [f'--compilation_cache={cache}'] if warm else argv
+      try:
+        for _ in range(runs):
+          proc = subprocess.run([sys.executable, *run_argv], cwd=REPO, env=case_env,
+                                capture_output=True, text=True, timeout=timeout)
+        lines = [l for l in proc.stdout.splitlines() if l.startswith('{')]
+        status = 'ok' if proc.returncode == 0 and lines else f'failed (exit {proc.returncode})'
+        error = proc.stderr.strip().splitlines()[-1:] if status != 'ok' else []
+      except subprocess.TimeoutExpired:
+        lines, status, error = [], f'timed out after {timeout} s', []
+    if warm:
+      argv = argv + ['--compilation_cache=DIR', '(second run; the first fills DIR)']
     records = [dict(json.loads(l), case=name, command='python ' + ' '.join(argv)) for l in lines]
     if not records:
       records = [dict(case=name, command='python ' + ' '.join(argv), status=status,

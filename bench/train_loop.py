@@ -20,17 +20,20 @@ _CONFIG = config_flags.DEFINE_config_file('config', 'configs/fashion_mnist_inpai
                                           'Config file.')
 _STEPS = flags.DEFINE_integer('steps', 60, 'Steps to train (4 logging windows by default).')
 _LOG_EVERY = flags.DEFINE_integer('log_every', 15, 'Steps per logging window.')
-_CPU_DEVICES = flags.DEFINE_integer('cpu_devices', 2, 'Split the CPU into this many devices.')
+
+from ddgan_jax import runtime  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+_CPU_DEVICES, _CACHE = runtime.define_flags()  # as train.py
 
 
 def main(_):
   logging.set_verbosity(logging.WARNING)
+  config = _CONFIG.value
+  runtime.setup(cpu_devices=_CPU_DEVICES.value, compilation_cache=_CACHE.value,
+                batch_size=int(config.train.batch_size))
   import jax  # pylint: disable=g-import-not-at-top
-  if _CPU_DEVICES.value:
-    jax.config.update('jax_num_cpu_devices', _CPU_DEVICES.value)
   from ddgan_jax import machine, train_lib  # pylint: disable=g-import-not-at-top
 
-  config = _CONFIG.value
   config.train.num_steps = _STEPS.value
   config.train.log_every = _LOG_EVERY.value
   config.train.ckpt_every = 10 ** 9  # one checkpoint, at the end
