@@ -89,7 +89,114 @@ def _not_run(records) -> list[str]:
   done = {r.get('case') for r in records}
   if not any(r.get('device', '').startswith('cpu') for r in records):
     return []
-  return [name for name, _, _ in run_all.cpu_suite() if name not in done]
+  return [case[0] for case in run_all.cpu_suite() if case[0] not in done]
+
+
+def _best(records, **match):
+  """The fastest record (images/s) whose fields equal `match`, or None."""
+  rs = [r for r in records if all(r.get(k) == v for k, v in match.items())]
+  return max(rs, key=lambda r: r['images_per_s']) if rs else None
+
+
+def _ratio(records, bench, official_bench, config, batch, **ours_match):
+  ours = _best(records, bench=bench, config=config, batch_size=batch, **ours_match)
+  off = _best(records, bench=official_bench, config=config, batch_size=batch)
+  return ours['images_per_s'] / off['images_per_s'] if ours and off else None
+
+
+def _targets_section(records, train, warm) -> list[str]:
+  """The performance targets, each with the figure of this run that decides it."""
+  f32 = dict(compute_dtype='float32', remat=False)
+  rows = []
+
+  def row(target, value, fmt, ok):
+    rows.append([target, '-' if value is None else fmt.format(value),
+                 '-' if value is None else ('yes' if ok(value) else '**no**')])
+
+  for config, batch, goal in (('cifar10.py', 8, 1.5), ('tiny.py', 16, 3.0)):
+    row(f'{config} b{batch} train images/s >= {goal}x official',
+        _ratio(records, 'train_step', 'official_train_step', config, batch, **f32), '{:.2f}x',
+        lambda v, g=goal: v >= g)
+  cifar = _best(train, config='cifar10.py', batch_size=8, **f32)
+  row('cifar10.py b8 train step >= 60% of the matmul peak',
+      cifar and cifar['share_of_matmul_peak'], '{:.0%}', lambda v: v >= 0.6)
+  for config, batch in (('tiny.py', 16), ('cifar10.py', 8)):
+    row(f'{config} b{batch} sampler images/s >= 1.5x official',
+        _ratio(records, 'inpaint', 'official_sampler', config, batch, method='sampler'),
+        '{:.2f}x', lambda v: v >= 1.5)
+  for config, batch, rs, limit, what in (
+      ('cifar10.py', 8, train, 60, 'cold'), ('cifar10.py', 8, warm, 5, 'warm'),
+      ('tiny.py', 16, train, 20, 'cold')):
+    times = [r['compile_s'] for r in rs if r['config'] == config and r['batch_size'] == batch
+             and r['devices'] == 1 and 'init_compile_s' in r]
+    first = [r['first_step_ready_s'] for r in rs if r['config'] == config
+             and r['batch_size'] == batch and r['devices'] == 1 and 'init_compile_s' in r]
+    row(f'{config} b{batch} step compile, {what} < {limit} s (both step programs; first step '
+        f'ready after {first[0] if first else "-"} s)', times[0] if times else None, '{} s',
+        lambda v, l=limit: v < l)
+  for loop in (r for r in records if r.get('bench') == 'train_loop'):
+    bare = _best(train, config=loop['config'], batch_size=loop['batch_size'],
+                 devices=loop['devices'], **f32)
+    row(f"training loop within 5% of the bare step ({loop['config']}, {loop['devices']} devices)",
+        bare and loop['images_per_s'] / bare['images_per_s'], '{:.0%}', lambda v: v >= 0.95)
+  for r in (r for r in records if r.get('bench') == 'inpaint' and r['method'] == 'conditional'):
+    row(f"conditional inpainting {r['image_size']} px: NFE = T, >= 500x fewer than RePaint's "
+        f"2,410 ({r['ms_per_image']} ms/image end to end, {r['ms_per_nfe']} ms/NFE per call)",
+        r['nfe_fewer_than_repaint'], '{}x', lambda v: v >= 500)
+  if not rows:
+    return []
+  return ['## Targets', '', 'Each decided by a figure of the tables below (`-`: not in these '
+          'results).', '', _table(['target', 'measured', 'met'], rows), '']
+
+
+def _official_section(records) -> list[str]:
+  """Ours against the official PyTorch code, both timed in this run (bench/official_torch.py)."""
+  official = [r for r in records if r.get('bench', '').startswith('official_')]
+  if not official:
+    return []
+  rows = []
+  for off in official:
+    what = 'train' if off['bench'] == 'official_train_step' else 'sampler (T steps)'
+    if what == 'train':
+      ours = _best(records, bench='train_step', config=off['config'],
+                   batch_size=off['batch_size'], compute_dtype='float32', remat=False)
+    else:
+      ours = _best(records, bench='inpaint', method='sampler', config=off['config'],
+                   batch_size=off['batch_size'])
+    if ours is None:
+      continue
+    devices = f", {ours['devices']} device(s)" if 'devices' in ours else ''
+    rows.append([off['config'], off['batch_size'], what,
+                 f"{ours['images_per_s']}{devices}", off['images_per_s'],
+                 f"**{ours['images_per_s'] / off['images_per_s']:.2f}x**",
+                 ours.get('share_of_matmul_peak', '-'), _machine(ours),
+                 f"`{ours['command']}` / `{off['command']}`"])
+  return ['## Against the official PyTorch code (same machine, same run)', '',
+          f"{official[0]['implementation']} with {official[0]['torch_threads']} threads: "
+          'NVlabs/denoising-diffusion-gan unchanged on its CPU code path, timed by '
+          '`bench/official_torch.py` (its training-loop body and `sample_from_model`, R1 on the '
+          'same steps as ours). Ours: the fastest device count measured. images/s, higher is '
+          'better.', '',
+          _table(['config', 'batch', 'what', 'ours images/s', 'official images/s',
+                  'ours / official', 'our share of peak', 'machine', 'commands (ours / official)'],
+                 rows), '']
+
+
+def _compile_section(train, warm) -> list[str]:
+  """Cold compile times (cache off) and warm ones (second run on a filled cache)."""
+  if not train:
+    return []
+  rows = [[r['config'], r['batch_size'], r['devices'], 'warm' if r in warm else 'cold',
+           r.get('init_compile_s', '-'), r.get('compile_r1_s', '-'), r.get('compile_no_r1_s', '-'),
+           r['compile_s'], r.get('first_step_ready_s', '-')]
+          for r in train + warm if 'init_compile_s' in r]
+  return ['## Compile time', '',
+          'Seconds, including tracing and lowering. `first step` = init + the R1 program that '
+          'step 0 runs; the training loop compiles the other program in a background thread '
+          'meanwhile (`ddgan_jax/compiling.py`). `warm`: a second process on a filled persistent '
+          'compilation cache (train.py has it on by default), i.e. a resume or a rerun.', '',
+          _table(['config', 'batch', 'devices', 'cache', 'init', 'step (R1)', 'step (no R1)',
+                  'both steps', 'first step ready'], rows), '']
 
 
 def render(records, out_dir) -> str:
@@ -98,7 +205,11 @@ def render(records, out_dir) -> str:
            'names its machine: CPU model, device kind and the float32 matmul peak measured in the '
            'same process; `share` is achieved GFLOP/s (XLA cost analysis) over that peak.', '']
   failed = [r for r in records if r.get('status')]
-  train = [r for r in records if r.get('bench') == 'train_step']
+  warm = [r for r in records if r.get('bench') == 'train_step' and r.get('compilation_cache')]
+  train = [r for r in records if r.get('bench') == 'train_step' and r not in warm]
+  lines += _targets_section(records, train, warm)
+  lines += _official_section(records)
+  lines += _compile_section(train, warm)
   if train:
     lines += ['## Train step (bare jitted step, random images, lazy R1 mixed in)', '',
               _table(['config', 'dtype', 'remat', 'batch', 'devices', 'ms/step', 'images/s',

@@ -56,7 +56,7 @@ def main(_):
       jax.random.uniform(jax.random.PRNGKey(1), nets.image_shape(batch), minval=-1, maxval=1),
       sharding.data_sharding(mesh))
   key = jax.device_put(jax.random.PRNGKey(2), repl)
-  step = train_lib.jit_train_step(train_lib.make_train_step(nets, opt, config), mesh)
+  step = sharding.jit_train_step(train_lib.make_train_step(nets, opt, config), mesh)
 
   # Two programs: with and without the lazy R1 term (train_lib.r1_due picks per step).
   compiled, variant_s = {}, {}

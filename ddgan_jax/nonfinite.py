@@ -32,9 +32,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from ddgan_jax import compiling, sharding
+from ddgan_jax import compiling, sharding, validation
 
-MODES = ('stop', 'skip', 'off')
+MODES = validation.NONFINITE_MODES
 _STATE_QUANTITIES = (('grad_d', 'opt_state_d'), ('grad_g', 'opt_state_g'),
                      ('params_d', 'params_d'), ('params_g', 'params_g'), ('ema_g', 'ema_g'))
 
@@ -42,21 +42,6 @@ _STATE_QUANTITIES = (('grad_d', 'opt_state_d'), ('grad_g', 'opt_state_g'),
 class NonFiniteError(RuntimeError):
   """Training stopped on a non-finite value; the message is one line for the CLI."""
 
-
-class ConfigError(ValueError):
-  """A bad train.on_nonfinite / train.max_nonfinite_in_a_row; one line for the CLI."""
-
-
-def validate(train_cfg: ml_collections.ConfigDict) -> tuple[str, int]:
-  """(mode, max_in_a_row) of `config.train`, or a ConfigError saying what to pass."""
-  mode = str(train_cfg.get('on_nonfinite', 'stop'))
-  if mode not in MODES:
-    raise ConfigError(f"train.on_nonfinite={mode!r}; pass one of {', '.join(MODES)}, e.g. "
-                      '--config.train.on_nonfinite=skip.')
-  limit = int(train_cfg.get('max_nonfinite_in_a_row', 10))
-  if limit < 0:
-    raise ConfigError(f'train.max_nonfinite_in_a_row={limit}; pass a count >= 0 (0: never stop).')
-  return mode, limit
 
 
 def _all_finite(tree: Any) -> jax.Array:
@@ -123,15 +108,13 @@ class Guard:
 
   def __init__(self, train_step: Callable, mesh: jax.sharding.Mesh,
                train_cfg: ml_collections.ConfigDict, *, both_variants: bool = True):
-    self.mode, self.max_in_a_row = validate(train_cfg)
+    self.mode, self.max_in_a_row = validation.check_nonfinite(train_cfg)
     repl, data = sharding.replicated(mesh), sharding.data_sharding(mesh)
     self.error: NonFiniteError | None = None
     # Both programs (with and without R1) compiled ahead of time (compiling.StepVariants).
     variants = lambda fn: compiling.StepVariants(fn, both=both_variants)
     if self.mode == 'off':
-      self._step = variants(jax.jit(train_step, in_shardings=(repl, data, repl),
-                                    out_shardings=(repl, repl), donate_argnums=0,
-                                    static_argnums=3))
+      self._step = variants(sharding.jit_train_step(train_step, mesh))
       return
     step, self._names = guarded(train_step)
     self._step = variants(jax.jit(step, in_shardings=(repl, repl, data, repl),

@@ -27,6 +27,15 @@ def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
+def jit_train_step(train_step, mesh: Mesh):
+  """jax.jit of a fn(state, images, key, r1) -> (state, metrics): replicated state, the batch
+  split over `data`, the state donated, `r1` static (the plain step; nonfinite.Guard adds its
+  counters to the same layout)."""
+  repl, data = replicated(mesh), data_sharding(mesh)
+  return jax.jit(train_step, in_shardings=(repl, data, repl), out_shardings=(repl, repl),
+                 donate_argnums=0, static_argnums=3)
+
+
 def check_batch_size(global_batch_size: int, mesh: Mesh) -> None:
   """Raises a one-line ValueError unless the global batch splits evenly over devices and hosts."""
   n_dev = mesh.devices.size

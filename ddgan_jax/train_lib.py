@@ -165,13 +165,6 @@ def r1_due(optim: ml_collections.ConfigDict, step: int) -> bool:
   return float(optim['r1_gamma']) > 0 and (lazy_reg <= 0 or step % lazy_reg == 0)
 
 
-def jit_train_step(train_step, mesh: jax.sharding.Mesh):
-  """jax.jit with replicated state, batch split over `data`, the state donated, `r1` static."""
-  repl, data = sharding.replicated(mesh), sharding.data_sharding(mesh)
-  return jax.jit(train_step, in_shardings=(repl, data, repl), out_shardings=(repl, repl),
-                 donate_argnums=0, static_argnums=3)
-
-
 # ------------------------------------------------------------------ the loop
 
 def _check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> None:
@@ -217,7 +210,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   mesh = mesh or sharding.make_mesh()
   batch_size = int(config.train.batch_size)
   sharding.check_batch_size(batch_size, mesh)
-  nonfinite.validate(config.train)
   if config.train.get('init_from') and not os.path.exists(os.path.join(workdir, 'config.json')):
     checkpointing.resolve_checkpoint(str(config.train.init_from))  # A missing one: no workdir.
   nets = build_networks(config)
@@ -297,7 +289,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       pbar.set_postfix(postfix)
       metric_sum, metric_count, t_log = None, 0, now
     if step % int(config.train.ckpt_every) == 0 or last:
-      train_step.poll()  # nothing non-finite is ever saved
+      if not (log_step or last):  # (polled above on a log step)
+        train_step.poll()  # nothing non-finite is ever saved
       if train_step.error:
         break
       ckpt.save(step, state, state.ema_g, config)

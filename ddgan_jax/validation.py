@@ -22,6 +22,7 @@ CROP_MODES = ('resize', 'center', 'random')
 COND_FILLS = ('zeros', 'smooth')  # losses.COND_FILLS
 SCHEDULES = ('cosine', 'constant')
 COMPUTE_DTYPES = ('float32', 'bfloat16')  # networks.Networks.compute_dtype
+NONFINITE_MODES = ('stop', 'skip', 'off')  # train.on_nonfinite (ddgan_jax/nonfinite.py)
 # model.disc -> number of 2x downsamplings of its input (ddgan_jax/models/discriminator.py).
 DISC_DOWNSAMPLINGS = {'small': 3, 'large': 6}
 MAX_TIMESTEPS = 1000  # DDGAN uses 1-8; the schedule is only tested up to this.
@@ -75,6 +76,13 @@ def _choice(config: Any, key: str, choices: tuple[str, ...], default: Any = ...)
   if value not in choices:
     raise ConfigError(f'unknown {key}={value!r}; expected one of: {", ".join(choices)}.')
   return value
+
+
+def check_nonfinite(train: Any) -> tuple[str, int]:
+  """(train.on_nonfinite, train.max_nonfinite_in_a_row) of a `config.train`, or a ConfigError."""
+  config = {'train': train}
+  return (_choice(config, 'train.on_nonfinite', NONFINITE_MODES, default='stop'),
+          _int(config, 'train.max_nonfinite_in_a_row', 0, default=10))
 
 
 def check_config(config: Any) -> None:
@@ -139,6 +147,7 @@ def check_config(config: Any) -> None:
       _float(config, 'train.num_epochs', 0.0, strict_lo=True)
     _int(config, 'train.log_every', 1, default=1)
     _int(config, 'train.ckpt_every', 1, default=1)
+    check_nonfinite(config['train'])
 
   # inpaint
   if not _get(config, 'inpaint.enabled', False):

@@ -79,7 +79,7 @@ def _reference(config, num_steps):
   base_key, init_key = jax.random.split(jax.random.PRNGKey(int(config.train.seed)))
   state = jax.jit(lambda k: train_lib.init_state(nets, opt, k), out_shardings=repl)(init_key)
   init = jax.device_get(state)
-  step = train_lib.jit_train_step(train_lib.make_train_step(nets, opt, config), mesh)
+  step = sharding.jit_train_step(train_lib.make_train_step(nets, opt, config), mesh)
   streams = [input_pipeline.create_dataset(config.data, global_batch_size=batch, split='train',
                                            train=True, seed=int(config.train.seed),
                                            process_index=i, process_count=2) for i in (0, 1)]

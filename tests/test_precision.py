@@ -31,7 +31,7 @@ def _one_step(**model):
   state = train_lib.init_state(nets, opt, jax.random.PRNGKey(0))
   start = jax.tree.map(np.asarray, state)
   images = jax.random.uniform(jax.random.PRNGKey(1), nets.image_shape(8), minval=-1, maxval=1)
-  step = train_lib.jit_train_step(train_lib.make_train_step(nets, opt, config), mesh)
+  step = sharding.jit_train_step(train_lib.make_train_step(nets, opt, config), mesh)
   new, metrics = step(state, images, jax.random.PRNGKey(2), False)
   return nets, start, jax.tree.map(np.asarray, new), {k: float(v) for k, v in metrics.items()}
 

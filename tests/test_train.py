@@ -85,7 +85,7 @@ def test_sharded_step_matches_single_device():
   results = []
   for n in (1, 2):
     mesh = sharding.make_mesh(jax.devices()[:n])
-    step = train_lib.jit_train_step(train_lib.make_train_step(nets, opt, config), mesh)
+    step = sharding.jit_train_step(train_lib.make_train_step(nets, opt, config), mesh)
     state = jax.tree.map(jnp.copy, state0)
     x = jax.device_put(images, sharding.data_sharding(mesh))
     assert len(x.sharding.device_set) == n
@@ -108,7 +108,7 @@ def test_ema_starts_from_first_update_and_lr_schedule():
   nets = networks.build_networks(config)
   opt = train_lib.make_optimizers(config.optim, steps_per_epoch=2, total_steps=4)
   mesh = sharding.make_mesh(jax.devices()[:1])
-  step = train_lib.jit_train_step(train_lib.make_train_step(nets, opt, config), mesh)
+  step = sharding.jit_train_step(train_lib.make_train_step(nets, opt, config), mesh)
   state = train_lib.init_state(nets, opt, jax.random.PRNGKey(0))
   images = jax.random.uniform(jax.random.PRNGKey(1), nets.image_shape(8), minval=-1, maxval=1)
   # Lazy R1 as the official `global_step % lazy_reg == 0`: steps 0, 15, 30, ...
