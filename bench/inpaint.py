@@ -56,6 +56,16 @@ def main(_):
   common = dict(config=os.path.basename(config_flags.get_config_filename(flags.FLAGS['config'])),
                 image_size=nets.image_size, batch_size=batch, **info)
 
+  # FLOPs of one network evaluation on the batch (XLA's count; the samplers' loops would be
+  # counted once), for each call's share of the matmul peak.
+  x = jax.numpy.zeros(nets.image_shape(batch))
+  cond = (jax.numpy.concatenate([x, jax.numpy.ones(x.shape[:3] + (1,))], -1) if nets.inpaint
+          else None)
+  cost = jax.jit(nets.apply_g).lower(params, x, jax.numpy.zeros(batch, 'int32'),
+                                      jax.numpy.zeros((batch, nets.nz)), cond).cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  gflop_per_nfe = float(cost.get('flops', 0.0)) / 1e9 if cost else 0.0
+
   sampler = networks.make_sampler(nets, batch)
   cases = [('sampler', nets.num_timesteps, lambda: sampler(params, key))]
   if nets.inpaint:
@@ -74,7 +84,8 @@ def main(_):
         common, bench='inpaint', method=method, nfe=nfe,
         ms_per_call=round(seconds * 1e3, 2), ms_per_image=round(seconds * 1e3 / batch, 3),
         images_per_s=round(batch / seconds, 1), ms_per_nfe=round(seconds * 1e3 / nfe, 2),
-        first_call_s=round(first_call, 2),
+        first_call_s=round(first_call, 2), gflop_per_nfe=round(gflop_per_nfe, 3),
+        share_of_matmul_peak=round(gflop_per_nfe * nfe / seconds / info['matmul_gflops'], 3),
         nfe_fewer_than_repaint=round(REPAINT_SCHEDULE_NFE / nfe, 1))), flush=True)
 
   if _CLASSICAL.value:

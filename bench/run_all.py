@@ -125,6 +125,8 @@ def main() -> None:
         lines, status, error = [], f'timed out after {timeout} s', []
     if warm:
       argv = argv + ['--compilation_cache=DIR', '(second run; the first fills DIR)']
+    if args.official_repo:  # no local path in the records
+      argv = [a.replace(os.path.abspath(args.official_repo), 'CHECKOUT') for a in argv]
     records = [dict(json.loads(l), case=name, command='python ' + ' '.join(argv)) for l in lines]
     if not records:
       records = [dict(case=name, command='python ' + ' '.join(argv), status=status,
