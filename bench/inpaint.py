@@ -56,15 +56,11 @@ def main(_):
   common = dict(config=os.path.basename(config_flags.get_config_filename(flags.FLAGS['config'])),
                 image_size=nets.image_size, batch_size=batch, **info)
 
-  # FLOPs of one network evaluation on the batch (XLA's count; the samplers' loops would be
-  # counted once), for each call's share of the matmul peak.
-  x = jax.numpy.zeros(nets.image_shape(batch))
-  cond = (jax.numpy.concatenate([x, jax.numpy.ones(x.shape[:3] + (1,))], -1) if nets.inpaint
-          else None)
-  cost = jax.jit(nets.apply_g).lower(params, x, jax.numpy.zeros(batch, 'int32'),
-                                      jax.numpy.zeros((batch, nets.nz)), cond).cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  gflop_per_nfe = float(cost.get('flops', 0.0)) / 1e9 if cost else 0.0
+  # One network evaluation on the batch (the samplers' loops would be counted once), for each
+  # call's share of the matmul peak.
+  gflop_per_nfe = machine.xla_gflops(jax.jit(nets.apply_g).lower(
+      params, jax.numpy.zeros(nets.image_shape(batch)), jax.numpy.zeros(batch, 'int32'),
+      jax.numpy.zeros((batch, nets.nz)), nets.unconditional_cond(batch)))
 
   sampler = networks.make_sampler(nets, batch)
   cases = [('sampler', nets.num_timesteps, lambda: sampler(params, key))]

@@ -95,7 +95,7 @@ def _not_run(records) -> list[str]:
   done = {r.get('case') for r in records}
   if not any(r.get('device', '').startswith('cpu') for r in records):
     return []
-  return [case[0] for case in run_all.cpu_suite() if case[0] not in done]
+  return [case.name for case in run_all.cpu_suite() if case.name not in done]
 
 
 def _best(records, **match):

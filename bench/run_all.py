@@ -54,23 +54,24 @@ def official_cases(repo: str) -> list[Case]:
 def cpu_suite() -> list[Case]:
   cases: list[Case] = []
   for devices in (1, 2, 4, 8):  # images/s against host devices
-    cases.append((f'tiny b16 d{devices}', _train('tiny', devices, 16, 30), 900))
+    cases.append(Case(f'tiny b16 d{devices}', _train('tiny', devices, 16, 30), 900))
   for batch in (8, 64):  # and against batch
-    cases.append((f'tiny b{batch} d2', _train('tiny', 2, batch, 30), 900))
+    cases.append(Case(f'tiny b{batch} d2', _train('tiny', 2, batch, 30), 900))
   for devices in (1, 2):
-    cases.append((f'demo b16 d{devices}', _train('fashion_mnist_inpaint', devices, 16, 15), 1200))
-    cases.append((f'cifar10 b8 d{devices}', _train('cifar10', devices, 8, 15), 2400))
+    cases.append(Case(f'demo b16 d{devices}', _train('fashion_mnist_inpaint', devices, 16, 15),
+                      1200))
+    cases.append(Case(f'cifar10 b8 d{devices}', _train('cifar10', devices, 8, 15), 2400))
   for config, batch in (('tiny', 16), ('cifar10', 8)):  # compile time from the cache
     cases.append(Case(f'{config} b{batch} d1 warm', _train(config, 1, batch, 15), 2400, True))
-    cases.append((f'sampler {config} b{batch}', _sampler(config, batch), 900))
-  cases.append(('celebahq_256 b4 d1 remat', _train('celebahq_256', 1, 4, 2, '--warmup=1',
-                                                   '--config.model.remat=True'), 2400))
-  cases.append(('train loop demo', ['bench/train_loop.py', '--config=configs/fashion_mnist_inpaint.py',
-                                    '--steps=60'], 1800))
+    cases.append(Case(f'sampler {config} b{batch}', _sampler(config, batch), 900))
+  cases.append(Case('celebahq_256 b4 d1 remat', _train('celebahq_256', 1, 4, 2, '--warmup=1',
+                                                       '--config.model.remat=True'), 2400))
+  cases.append(Case('train loop demo', ['bench/train_loop.py', '--steps=60',
+                                        '--config=configs/fashion_mnist_inpaint.py'], 1800))
   for config, batch in (('fashion_mnist_inpaint', 16), ('imagenet_64_inpaint', 8),
                         ('celebahq_256_inpaint', 2)):
-    cases.append((f'inpaint {config}', ['bench/inpaint.py', f'--config=configs/{config}.py',
-                                        f'--batch_size={batch}', '--classical'], 1800))
+    cases.append(Case(f'inpaint {config}', ['bench/inpaint.py', f'--config=configs/{config}.py',
+                                            f'--batch_size={batch}', '--classical'], 1800))
   return cases
 
 
@@ -78,18 +79,18 @@ def gpu_suite() -> list[Case]:
   """Most telling first: a run cut short by its time limit keeps what it measured."""
   bf16 = '--config.model.compute_dtype=bfloat16'
   return [
-      ('cifar10 b64 float32', _train('cifar10', 0, 64, 15), 240),
-      ('cifar10 b64 bfloat16', _train('cifar10', 0, 64, 15, bf16), 240),
-      ('inpaint fashion_mnist_inpaint', ['bench/inpaint.py',
-                                         '--config=configs/fashion_mnist_inpaint.py',
-                                         '--batch_size=64'], 120),
-      ('inpaint celebahq_256_inpaint', ['bench/inpaint.py',
-                                        '--config=configs/celebahq_256_inpaint.py',
-                                        '--batch_size=16'], 180),
-      ('celebahq_256 b16 bfloat16', _train('celebahq_256', 0, 16, 10, bf16), 300),
-      ('celebahq_256 b16 bfloat16 remat', _train('celebahq_256', 0, 16, 10, bf16,
-                                                 '--config.model.remat=True'), 300),
-      ('celebahq_256 b16 float32', _train('celebahq_256', 0, 16, 10), 300),
+      Case('cifar10 b64 float32', _train('cifar10', 0, 64, 15), 240),
+      Case('cifar10 b64 bfloat16', _train('cifar10', 0, 64, 15, bf16), 240),
+      Case('inpaint fashion_mnist_inpaint', ['bench/inpaint.py',
+                                             '--config=configs/fashion_mnist_inpaint.py',
+                                             '--batch_size=64'], 120),
+      Case('inpaint celebahq_256_inpaint', ['bench/inpaint.py',
+                                            '--config=configs/celebahq_256_inpaint.py',
+                                            '--batch_size=16'], 180),
+      Case('celebahq_256 b16 bfloat16', _train('celebahq_256', 0, 16, 10, bf16), 300),
+      Case('celebahq_256 b16 bfloat16 remat', _train('celebahq_256', 0, 16, 10, bf16,
+                                                     '--config.model.remat=True'), 300),
+      Case('celebahq_256 b16 float32', _train('celebahq_256', 0, 16, 10), 300),
   ]
 
 
@@ -101,7 +102,7 @@ def main() -> None:
   parser.add_argument('--official_repo', default='',
                       help='Checkout of NVlabs/denoising-diffusion-gan: time it too.')
   args = parser.parse_args()
-  cases = [Case(*c) for c in (cpu_suite() if args.suite == 'cpu' else gpu_suite())]
+  cases = cpu_suite() if args.suite == 'cpu' else gpu_suite()
   if args.official_repo:
     cases = official_cases(os.path.abspath(args.official_repo)) + cases
   cases = [c for c in cases if args.only in c.name]

@@ -37,6 +37,15 @@ def matmul_gflops(n: int = 2048, repeats: int = 5, dtype=jnp.float32) -> float:
   return 2.0 * n ** 3 / best / 1e9
 
 
+def xla_gflops(program) -> float:
+  """XLA's FLOP count of a lowered or compiled program, in GFLOP (0 where XLA gives none).
+
+  For a partitioned program it is the per-device count; a loop body is counted once."""
+  cost = program.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  return float(cost.get('flops', 0.0)) / 1e9 if cost else 0.0
+
+
 def describe() -> dict:
   """{'cpu', 'device', 'num_devices', 'matmul_gflops'} of this process's machine."""
   dev = jax.devices()[0]

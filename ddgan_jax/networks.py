@@ -37,6 +37,14 @@ class Networks:
   def num_timesteps(self) -> int:
     return self.schedule.num_timesteps
 
+  def unconditional_cond(self, batch: int) -> jax.Array | None:
+    """The condition of a whole-image hole (zeros, all-ones mask): how a mask-conditional
+    generator samples unconditionally; None for an unconditional one."""
+    if not self.inpaint:
+      return None
+    shape = self.image_shape(batch)
+    return jnp.concatenate([jnp.zeros(shape), jnp.ones(shape[:3] + (1,))], axis=-1)
+
   def image_shape(self, batch: int) -> tuple[int, int, int, int]:
     return (batch, self.image_size, self.image_size, self.num_channels)
 
@@ -159,9 +167,7 @@ def make_sampler(nets: Networks, num_images: int):
   shape = nets.image_shape(num_images)
 
   def sample_fn(params, key):
-    cond = None
-    if nets.inpaint:
-      cond = jnp.concatenate([jnp.zeros(shape), jnp.ones(shape[:3] + (1,))], axis=-1)
+    cond = nets.unconditional_cond(num_images)
     denoise = lambda x, t, z: nets.apply_g(params, x, t, z, cond)
     return diffusion.sample(nets.schedule, denoise, key, shape, nets.nz)
 

@@ -43,7 +43,6 @@ class NonFiniteError(RuntimeError):
   """Training stopped on a non-finite value; the message is one line for the CLI."""
 
 
-
 def _all_finite(tree: Any) -> jax.Array:
   leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
             if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]
@@ -109,7 +108,6 @@ class Guard:
   def __init__(self, train_step: Callable, mesh: jax.sharding.Mesh,
                train_cfg: ml_collections.ConfigDict, *, both_variants: bool = True):
     self.mode, self.max_in_a_row = validation.check_nonfinite(train_cfg)
-    repl, data = sharding.replicated(mesh), sharding.data_sharding(mesh)
     self.error: NonFiniteError | None = None
     # Both programs (with and without R1) compiled ahead of time (compiling.StepVariants).
     variants = lambda fn: compiling.StepVariants(fn, both=both_variants)
@@ -117,10 +115,9 @@ class Guard:
       self._step = variants(sharding.jit_train_step(train_step, mesh))
       return
     step, self._names = guarded(train_step)
-    self._step = variants(jax.jit(step, in_shardings=(repl, repl, data, repl),
-                                  out_shardings=(repl, repl, repl), donate_argnums=(0, 1),
-                                  static_argnums=4))
-    self.counters = jax.device_put(init_counters(self.mode, self.max_in_a_row), repl)
+    self._step = variants(sharding.jit_train_step(step, mesh, carried=2))
+    self.counters = jax.device_put(init_counters(self.mode, self.max_in_a_row),
+                                   sharding.replicated(mesh))
 
   def __call__(self, state, images, base_key, r1: bool):
     if self.mode == 'off':

@@ -27,13 +27,14 @@ def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
 
 
-def jit_train_step(train_step, mesh: Mesh):
-  """jax.jit of a fn(state, images, key, r1) -> (state, metrics): replicated state, the batch
-  split over `data`, the state donated, `r1` static (the plain step; nonfinite.Guard adds its
-  counters to the same layout)."""
+def jit_train_step(train_step, mesh: Mesh, *, carried: int = 1):
+  """jax.jit of a fn(*carried, images, key, r1) -> (*carried, metrics): the `carried` leading
+  arguments (the state; nonfinite.Guard adds its counters) replicated and donated, the batch
+  split over `data`, `r1` static."""
   repl, data = replicated(mesh), data_sharding(mesh)
-  return jax.jit(train_step, in_shardings=(repl, data, repl), out_shardings=(repl, repl),
-                 donate_argnums=0, static_argnums=3)
+  return jax.jit(train_step, in_shardings=(repl,) * carried + (data, repl),
+                 out_shardings=(repl,) * (carried + 1), donate_argnums=tuple(range(carried)),
+                 static_argnums=carried + 2)
 
 
 def check_batch_size(global_batch_size: int, mesh: Mesh) -> None:

@@ -275,22 +275,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     out_of_time = out_of_time or step == stop_at_step
     preempted = preempt.reached(step)
     last = step == total_steps or out_of_time or preempted
+    save_step = step % int(config.train.ckpt_every) == 0 or last
+    # The guard's counters: a host sync, so only where the loop syncs anyway; nothing
+    # non-finite is ever saved.
+    nonfinite_scalars = train_step.poll() if log_step or save_step else {}
 
     if log_step or last:
       scalars = {k: float(v) / metric_count for k, v in jax.device_get(metric_sum).items()}
       now = time.time()
       scalars['steps_per_sec'] = metric_count / max(now - t_log, 1e-9)
       scalars['lr_g'], scalars['lr_d'] = float(opt.lr_g(step)), float(opt.lr_d(step))
-      scalars.update(train_step.poll())
+      scalars.update(nonfinite_scalars)
       writer.write_scalars(step, scalars)
       postfix = dict(d=f"{scalars['d_loss']:.3f}", g=f"{scalars['g_loss']:.3f}")
       if max_seconds > 0:  # the bar counts seconds of the limit; show the step reached here
         postfix = dict(step=str(step), **postfix)  # (the limit, not total_steps, ends the run)
       pbar.set_postfix(postfix)
       metric_sum, metric_count, t_log = None, 0, now
-    if step % int(config.train.ckpt_every) == 0 or last:
-      if not (log_step or last):  # (polled above on a log step)
-        train_step.poll()  # nothing non-finite is ever saved
+    if save_step:
       if train_step.error:
         break
       ckpt.save(step, state, state.ema_g, config)
