@@ -23,8 +23,11 @@ def _lrelu(x: jax.Array) -> jax.Array:
 
 
 def _conv(features: int, kernel: int, *, init_scale: float = 1.0, use_bias: bool = True,
-          name: str | None = None) -> nn.Conv:
+          name: str | None = None) -> nn.Module:
   """Official dense_layer.conv2d: 'same' padding for odd kernels, fan_out uniform init."""
+  if kernel == 1:
+    return layers.Conv1x1(features, use_bias=use_bias, kernel_init=layers.dense_init(init_scale),
+                          name=name)
   pad = kernel // 2
   return nn.Conv(features, (kernel, kernel), padding=((pad, pad), (pad, pad)),
                  use_bias=use_bias, kernel_init=layers.dense_init(init_scale),

@@ -210,20 +210,40 @@ def timestep_embedding(timesteps: jax.Array, embedding_dim: int,
 
 # ----------------------------------------------------------------------------- normalisation
 
-def group_norm(x: jax.Array, num_groups: int, eps: float = 1e-6) -> jax.Array:
-  """Group normalisation without affine terms; groups are contiguous channel blocks.
+def group_norm(x: jax.Array, num_groups: int, eps: float = 1e-6, *,
+               scale: jax.Array | None = None, bias: jax.Array | None = None) -> jax.Array:
+  """Group normalisation, groups being contiguous channel blocks, then `* scale + bias`.
 
-  Uses the two-pass (biased) variance like torch.nn.GroupNorm. x: [B, H, W, C] -> same.
+  Uses the two-pass (biased) variance like torch.nn.GroupNorm. x: [B, H, W, C] -> same;
+  scale, bias: [C] or [B, C] (per example, as AdaGN's style gives them), or None.
   Statistics are computed in float32 also for bfloat16 x (the result has x's dtype).
+
+  Written for XLA:CPU, where these loops cost as much as the convolutions on small configs:
+  * each statistic is a mean over the spatial axes per channel (contiguous rows), then a mean
+    over the channels of a group, not a reduction of a [B, H, W, G, C/G] view (3.5x slower);
+  * group values return to channels through a 0/1 matrix product, so the per-pixel loops read
+    a contiguous [B, C] row instead of computing a channel's group per element (which kept
+    the loop from vectorising: 2 ns against 0.4 ns per element);
+  * normalisation and affine terms fold into one per-channel multiply-add, x * a + b, so the
+    centred x feeds only the variance and is not written out.
   """
   b, h, w, c = x.shape
   if c % num_groups:
     raise ValueError(f'{c} channels are not divisible into {num_groups} groups.')
-  xg = x.reshape(b, h, w, num_groups, c // num_groups).astype(jnp.float32)
-  mean = xg.mean(axis=(1, 2, 4), keepdims=True)
-  var = jnp.square(xg - mean).mean(axis=(1, 2, 4), keepdims=True)
-  xg = (xg - mean) * jax.lax.rsqrt(var + eps)
-  return xg.reshape(b, h, w, c).astype(x.dtype)
+  size = c // num_groups
+  expand = np.kron(np.eye(num_groups, dtype=np.float32), np.ones((1, size), np.float32))
+
+  def group_mean(v: jax.Array) -> jax.Array:  # [B, H, W, C] -> [B, C], each group's mean
+    means = v.mean(axis=(1, 2)).reshape(b, num_groups, size).mean(axis=2)
+    return jnp.dot(means, expand, precision=jax.lax.Precision.HIGHEST)  # exact: one 1.0 each
+
+  xf = x.astype(jnp.float32)
+  mean = group_mean(xf)
+  a = jax.lax.rsqrt(group_mean(jnp.square(xf - mean[:, None, None, :])) + eps)
+  if scale is not None:
+    a = a * scale
+  shift = -mean * a if bias is None else bias - mean * a
+  return (xf * a[:, None, None, :] + shift[:, None, None, :]).astype(x.dtype)
 
 
 def num_groups_for(channels: int) -> int:
@@ -241,7 +261,7 @@ class GroupNorm(nn.Module):
     c = x.shape[-1]
     scale = self.param('scale', nn.initializers.ones, (c,))
     bias = self.param('bias', nn.initializers.zeros, (c,))
-    return group_norm(x, self.num_groups, self.eps) * scale + bias
+    return group_norm(x, self.num_groups, self.eps, scale=scale, bias=bias)
 
 
 class PixelNorm(nn.Module):
@@ -273,8 +293,7 @@ class AdaptiveGroupNorm(nn.Module):
     c = x.shape[-1]
     s = nn.Dense(2 * c, kernel_init=dense_init(1.0), bias_init=_style_bias_init,
                  name='style')(style)
-    gamma, beta = s[:, None, None, :c], s[:, None, None, c:]
-    return gamma * group_norm(x, self.num_groups, self.eps) + beta
+    return group_norm(x, self.num_groups, self.eps, scale=s[:, :c], bias=s[:, c:])
 
 
 # ----------------------------------------------------------------------------- convolutions
@@ -286,11 +305,31 @@ def conv3x3(features: int, init_scale: float = 1.0, name: str | None = None) -> 
                  name=name)
 
 
-def conv1x1(features: int, init_scale: float = 1.0, name: str | None = None) -> nn.Conv:
+class Conv1x1(nn.Module):
+  """A 1x1 convolution computed as a matrix product over the channel axis.
+
+  Same parameters as nn.Conv(features, (1, 1)) ('kernel' [1, 1, in, out], 'bias' [out]), so
+  checkpoints and converted weights are unchanged; XLA:CPU ran the product at twice the speed
+  of the 1x1 convolution (e.g. 470 against 207 GFLOP/s at [8, 32, 32, 256] -> 256).
+  x: [B, H, W, Cin] -> [B, H, W, features].
+  """
+  features: int
+  use_bias: bool = True
+  kernel_init: Initializer = nn.initializers.lecun_normal()
+  bias_init: Initializer = nn.initializers.zeros
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self.param('kernel', self.kernel_init, (1, 1, x.shape[-1], self.features))
+    y = jnp.einsum('bhwc,cd->bhwd', x, kernel[0, 0])
+    if self.use_bias:
+      y = y + self.param('bias', self.bias_init, (self.features,))
+    return y
+
+
+def conv1x1(features: int, init_scale: float = 1.0, name: str | None = None) -> Conv1x1:
   """1x1 conv with DDPM init and zero bias."""
-  return nn.Conv(features, (1, 1), padding='VALID',
-                 kernel_init=default_init(init_scale), bias_init=nn.initializers.zeros,
-                 name=name)
+  return Conv1x1(features, kernel_init=default_init(init_scale), name=name)
 
 
 class NIN(nn.Module):
