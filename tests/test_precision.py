@@ -51,11 +51,20 @@ def _conv_dtypes(nets):
   jaxpr = jax.make_jaxpr(lambda p: nets.apply_g(p, x, jnp.zeros((2,), jnp.int32),
                                                 jnp.zeros((2, nets.nz))))(params)
   counts = collections.Counter()
-  for eqn in jaxpr.jaxpr.eqns:
-    if eqn.primitive.name in ('conv_general_dilated', 'dot_general'):
-      if eqn.params.get('precision') == (HIGHEST, HIGHEST):
-        continue  # GroupNorm statistics, float32 by design (layers.group_norm)
-      counts[str(eqn.outvars[0].aval.dtype)] += 1
+
+  def visit(inner):  # into nested jaxprs too (jitted einsums, custom VJPs, remat)
+    for eqn in inner.eqns:
+      if eqn.primitive.name in ('conv_general_dilated', 'dot_general'):
+        if eqn.params.get('precision') != (HIGHEST, HIGHEST):  # GroupNorm statistics are
+          counts[str(eqn.outvars[0].aval.dtype)] += 1  # float32 by design (layers.group_norm)
+      for value in eqn.params.values():
+        for sub in value if isinstance(value, (tuple, list)) else (value,):
+          if hasattr(sub, 'eqns'):
+            visit(sub)
+          elif hasattr(sub, 'jaxpr') and hasattr(sub.jaxpr, 'eqns'):
+            visit(sub.jaxpr)
+
+  visit(jaxpr.jaxpr)
   return counts
 
 

@@ -57,7 +57,11 @@ def _max_rel_error(ours, ref):
 
 @pytest.fixture(scope='module')
 def setup(official):
-  jax.config.update('jax_default_matmul_precision', 'highest')
+  with jax.default_matmul_precision('highest'):  # only for this module's tests
+    yield _setup(official)
+
+
+def _setup(official):
   data, meta = official
   it = meta['training_iteration']
   gen = convert.generator_from_official_args(meta['generator']['args'])
