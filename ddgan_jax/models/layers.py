@@ -87,42 +87,28 @@ def upfirdn2d(x: jax.Array, kernel: np.ndarray, *, up: int = 1, down: int = 1,
   """
   if min(pad) < 0:
     raise ValueError(f'Negative FIR padding is not supported: {pad}.')
-  kernel = np.asarray(kernel, dtype=np.float32)
-  return _upfirdn2d_vjp(x, _Static(kernel), up, down, tuple(pad))
-
-
-class _Static:
-  """A numpy kernel as a hashable static argument of the custom VJP."""
-
-  def __init__(self, kernel: np.ndarray):
-    self.kernel = kernel
-    self._key = (kernel.shape, kernel.tobytes())
-
-  def __hash__(self):
-    return hash(self._key)
-
-  def __eq__(self, other):
-    return isinstance(other, _Static) and self._key == other._key
+  taps = tuple(map(tuple, np.asarray(kernel, dtype=np.float32).tolist()))  # hashable, exact
+  return _upfirdn2d_vjp(x, taps, up, down, tuple(pad))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4))
-def _upfirdn2d_vjp(x, kernel: _Static, up: int, down: int, pad: tuple[int, int]):
-  return _upfirdn2d(x, kernel.kernel, up, down, pad)
+def _upfirdn2d_vjp(x, taps: tuple, up: int, down: int, pad: tuple[int, int]):
+  return _upfirdn2d(x, np.asarray(taps, np.float32), up, down, pad)
 
 
-def _upfirdn2d_fwd(x, kernel, up, down, pad):
-  return _upfirdn2d_vjp(x, kernel, up, down, pad), x.shape
+def _upfirdn2d_fwd(x, taps, up, down, pad):
+  return _upfirdn2d_vjp(x, taps, up, down, pad), x.shape
 
 
-def _upfirdn2d_bwd(kernel, up, down, pad, in_shape, g):
+def _upfirdn2d_bwd(taps, up, down, pad, in_shape, g):
   # The official upfirdn2d backward's pads. A negative one becomes a crop: at the end, 0;
   # at the front, whole output rows more (q of them, dropped after).
   _, h, w, _ = in_shape
-  pad0 = kernel.kernel.shape[0] - pad[0] - 1
+  pad0 = len(taps) - pad[0] - 1
   pad1 = max(0, *(n * up - g.shape[axis] * down + pad[0] - up + 1
                   for axis, n in ((1, h), (2, w))))
   q = -(pad0 // up) if pad0 < 0 else 0
-  flipped = _Static(np.ascontiguousarray(kernel.kernel[::-1, ::-1]))
+  flipped = tuple(row[::-1] for row in taps[::-1])
   grad = _upfirdn2d_vjp(g, flipped, down, up, (pad0 + q * up, pad1))
   return (grad[:, q:q + h, q:q + w],)
 
@@ -133,7 +119,6 @@ _upfirdn2d_vjp.defvjp(_upfirdn2d_fwd, _upfirdn2d_bwd)
 def _upfirdn2d(x: jax.Array, kernel: np.ndarray, up: int, down: int,
                pad: tuple[int, int]) -> jax.Array:
   """upfirdn2d's forward computation (no gradient rule of its own)."""
-
   # True convolution = cross-correlation with the flipped kernel. Both paths below are sums
   # of shifted (strided) slices, which XLA fuses into one elementwise loop; a depthwise
   # lax.conv with lhs_dilation was ~100x slower on CPU.
