@@ -42,7 +42,7 @@ def _plots(records, out_dir):
   except ImportError:
     return []
   made = []
-  train = [r for r in records if r.get('bench') == 'train_step' and not r.get('compilation_cache')]
+  train = [r for r in _cold(records) if r.get('bench') == 'train_step']
   if train:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     by_config = collections.defaultdict(list)
@@ -98,6 +98,11 @@ def _not_run(records) -> list[str]:
   return [case.name for case in run_all.cpu_suite() if case.name not in done]
 
 
+def _cold(records):
+  """The records of processes that compiled from scratch (all but the warm-cache cases)."""
+  return [r for r in records if not r.get('compilation_cache')]
+
+
 def _best(records, **match):
   """The fastest record (images/s) whose fields equal `match`, or None."""
   rs = [r for r in records if all(r.get(k) == v for k, v in match.items())]
@@ -105,8 +110,7 @@ def _best(records, **match):
 
 
 def _ratio(records, bench, official_bench, config, batch, **ours_match):
-  cold = [r for r in records if not r.get('compilation_cache')]
-  ours = _best(cold, bench=bench, config=config, batch_size=batch, **ours_match)
+  ours = _best(_cold(records), bench=bench, config=config, batch_size=batch, **ours_match)
   off = _best(records, bench=official_bench, config=config, batch_size=batch)
   return _speedup(ours, off) if ours and off else None
 
@@ -172,7 +176,7 @@ def _official_section(records) -> list[str]:
   for off in official:
     what = 'train' if off['bench'] == 'official_train_step' else 'sampler (T steps)'
     if what == 'train':
-      ours = _best([r for r in records if not r.get('compilation_cache')], bench='train_step', config=off['config'],
+      ours = _best(_cold(records), bench='train_step', config=off['config'],
                    batch_size=off['batch_size'], compute_dtype='float32', remat=False)
     else:
       ours = _best(records, bench='inpaint', method='sampler', config=off['config'],
@@ -224,7 +228,7 @@ def render(records, out_dir) -> str:
            'same process; `share` is achieved GFLOP/s (XLA cost analysis) over that peak.', '']
   failed = [r for r in records if r.get('status')]
   warm = [r for r in records if r.get('bench') == 'train_step' and r.get('compilation_cache')]
-  train = [r for r in records if r.get('bench') == 'train_step' and r not in warm]
+  train = [r for r in _cold(records) if r.get('bench') == 'train_step']
   lines += _targets_section(records, train, warm)
   lines += _official_section(records)
   lines += _compile_section(train, warm)
