@@ -148,8 +148,8 @@ def _targets_section(records, train, warm) -> list[str]:
              and r['devices'] == 1 and 'init_compile_s' in r]
     first = [r['first_step_ready_s'] for r in rs if r['config'] == config
              and r['batch_size'] == batch and r['devices'] == 1 and 'init_compile_s' in r]
-    row(f'{config} b{batch} step compile, {what} < {limit} s (both step programs; first step '
-        f'ready after {first[0] if first else "-"} s)', times[0] if times else None, '{} s',
+    row(f'{config} b{batch} step compile, {what} < {limit} s (init and both step programs ready; '
+        f'first step ready after {first[0] if first else "-"} s)', times[0] if times else None, '{} s',
         lambda v, l=limit: v < l)
   for loop in (r for r in records if r.get('bench') == 'train_loop'):
     bare = _best(train, config=loop['config'], batch_size=loop['batch_size'],
@@ -213,12 +213,15 @@ def _compile_section(train, warm) -> list[str]:
            r['compile_s'], r.get('first_step_ready_s', '-')]
           for r in train + warm if 'init_compile_s' in r]
   return ['## Compile time', '',
-          'Seconds, including tracing and lowering. `first step` = init + the R1 program that '
-          'step 0 runs; the training loop compiles the other program in a background thread '
-          'meanwhile (`ddgan_jax/compiling.py`). `warm`: a second process on a filled persistent '
+          'Wall seconds from the start, including tracing and lowering, as the training loop '
+          'runs it (`ddgan_jax/compiling.py`): the two step programs compile one after the other '
+          'in a background thread, the R1 one (step 0 runs it) first, while init compiles and '
+          'runs in the main thread. `init` and `step (R1)`: when each was ready; `step (no R1)`: '
+          'its own compile after the R1 one; `all ready`: init and both step programs; `first '
+          'step ready`: init and the R1 program. `warm`: a second process on a filled persistent '
           'compilation cache (train.py has it on by default), i.e. a resume or a rerun.', '',
           _table(['config', 'batch', 'devices', 'cache', 'init', 'step (R1)', 'step (no R1)',
-                  'both steps', 'first step ready'], rows), '']
+                  'all ready', 'first step ready'], rows), '']
 
 
 def render(records, out_dir) -> str:

@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddgan_jax import checkpointing, diffusion, losses, networks, visualize
+from ddgan_jax import checkpointing, compiling, diffusion, losses, networks, visualize
 from ddgan_jax.networks import Networks
 
 MODES = ('conditional', 'repaint')
@@ -204,7 +204,8 @@ def inpaint(nets: Networks, params: Any, images: Any, masks: Any, key: jax.Array
   """
   check_arrays(images, masks, key)
   check_inputs(nets, tuple(np.shape(images)), tuple(np.shape(masks)), mode, resample)
-  result = _inpaint_jit(nets, params, images, masks, key, mode=mode, resample=int(resample))
+  with compiling.gc_paused():  # the first call per shape traces
+    result = _inpaint_jit(nets, params, images, masks, key, mode=mode, resample=int(resample))
   return result, num_function_evaluations(nets, mode, resample)
 
 

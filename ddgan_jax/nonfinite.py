@@ -119,6 +119,14 @@ class Guard:
     self.counters = jax.device_put(init_counters(self.mode, self.max_in_a_row),
                                    sharding.replicated(mesh))
 
+  def start(self, state, images, base_key, r1: bool) -> None:
+    """Starts compiling the step programs (`compiling.StepVariants.start`), the `r1` one first;
+    `state` and `images` may be ShapeDtypeStructs with their shardings."""
+    if self.mode == 'off':
+      self._step.start(state, images, base_key, r1=r1)
+    else:
+      self._step.start(state, self.counters, images, base_key, r1=r1)
+
   def __call__(self, state, images, base_key, r1: bool):
     if self.mode == 'off':
       return self._step(state, images, base_key, r1=r1)

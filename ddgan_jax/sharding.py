@@ -9,6 +9,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from ddgan_jax import compiling
+
 DATA_AXIS = 'data'
 
 
@@ -30,11 +32,13 @@ def replicated(mesh: Mesh) -> NamedSharding:
 def jit_train_step(train_step, mesh: Mesh, *, carried: int = 1):
   """jax.jit of a fn(*carried, images, key, r1) -> (*carried, metrics): the `carried` leading
   arguments (the state; nonfinite.Guard adds its counters) replicated and donated, the batch
-  split over `data`, `r1` static."""
+  split over `data`, `r1` static; on CPU compiled with `compiling.STEP_CPU_OPTIONS`."""
   repl, data = replicated(mesh), data_sharding(mesh)
+  cpu = mesh.devices.flat[0].platform == 'cpu'
   return jax.jit(train_step, in_shardings=(repl,) * carried + (data, repl),
                  out_shardings=(repl,) * (carried + 1), donate_argnums=tuple(range(carried)),
-                 static_argnums=carried + 2)
+                 static_argnums=carried + 2,
+                 compiler_options=compiling.STEP_CPU_OPTIONS if cpu else None)
 
 
 def check_batch_size(global_batch_size: int, mesh: Mesh) -> None:

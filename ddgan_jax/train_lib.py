@@ -231,21 +231,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
   ckpt = checkpointing.Checkpointer(os.path.join(workdir, checkpointing.CHECKPOINT_SUBDIR),
                                     max_to_keep=int(config.train.keep_checkpoints))
-  state = preemption.restore_latest(
-      ckpt, checkpointing.with_sharding(jax.eval_shape(init_fn, init_key), repl))
+  abstract_state = checkpointing.with_sharding(jax.eval_shape(init_fn, init_key), repl)
+  data_shard = sharding.data_sharding(mesh)
+  train_step = nonfinite.Guard(make_train_step(nets, opt, config), mesh, config.train,
+                               both_variants=r1_due(config.optim, 0) != r1_due(config.optim, 1))
+  # The step programs compile in the background from here on, the first step's one first,
+  # while the state is restored or initialised and the input pipeline starts.
+  images_spec = jax.ShapeDtypeStruct(nets.image_shape(batch_size), jnp.float32, sharding=data_shard)
+  train_step.start(abstract_state, images_spec, base_key,
+                   r1=r1_due(config.optim, ckpt.latest_step() or 0))
+  state = preemption.restore_latest(ckpt, abstract_state)
   if state is None:
     state = compiling.compile_once(init_fn, init_key)(init_key)
     if config.train.get('init_from'):
       state = _start_from_pretrained(state, str(config.train.init_from), repl)
   start_step = int(state.step)
 
-  train_step = nonfinite.Guard(make_train_step(nets, opt, config), mesh, config.train,
-                               both_variants=r1_due(config.optim, 0) != r1_due(config.optim, 1))
   preempt = preemption.PreemptionWatcher()
   num_samples = int(config.train.num_sample_images)
   sampler = make_sampler(nets, num_samples) if num_samples > 0 else None
   writer = MetricWriter(workdir)
-  data_shard = sharding.data_sharding(mesh)
   host_batches = input_pipeline.create_dataset(
       config.data, global_batch_size=batch_size, split=config.data.train_split, train=True,
       seed=int(config.train.seed), start_step=start_step)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from ddgan_jax import checkpointing, networks, sharding, train_lib
+from ddgan_jax import checkpointing, compiling, networks, sharding, train_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -43,16 +43,26 @@ def restore_final_state(workdir, config, mesh):
   return state
 
 
-def test_resume_equals_straight_run(tmp_path):
-  """N steps straight == N/2 steps, a fresh restart from the checkpoint, N/2 more (2 devices)."""
+def test_resume_equals_straight_run(tmp_path, monkeypatch):
+  """N steps straight == N/2 steps, a fresh restart from the checkpoint, N/2 more (2 devices).
+
+  Each run compiles each step program once, from the shapes it starts with before the state
+  exists (compiling.StepVariants.start), the one its first step runs first.
+  """
+  compiled = []
+  compile_step = compiling.StepVariants._compile
+  monkeypatch.setattr(compiling.StepVariants, '_compile',
+                      lambda self, r1, specs: compiled.append(r1) or compile_step(self, r1, specs))
   mesh = sharding.make_mesh(jax.devices()[:2])
   config = tiny_config(num_steps=4)
+  assert train_lib.r1_due(config.optim, 0) and not train_lib.r1_due(config.optim, 2)
   straight = train_lib.train_and_evaluate(config, str(tmp_path / 'a'), mesh=mesh)
   half = train_lib.train_and_evaluate(config, str(tmp_path / 'b'), mesh=mesh, stop_at_step=2)
   assert int(half.step) == 2
   assert sorted(os.listdir(tmp_path / 'b' / 'checkpoints')) == ['2']
   resumed = train_lib.train_and_evaluate(config, str(tmp_path / 'b'), mesh=mesh)
   assert int(straight.step) == int(resumed.step) == 4
+  assert compiled == [True, False] * 2 + [False, True]  # the resume's first step has no R1
   for name in ('params_g', 'params_d', 'ema_g', 'opt_state_g', 'opt_state_d'):
     jax.tree.map(np.testing.assert_array_equal, getattr(straight, name), getattr(resumed, name))
   # The half run really differs from the start: parameters moved after step 2.
