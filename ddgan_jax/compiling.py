@@ -87,8 +87,7 @@ class StepVariants:
   of time, one per value of r1 (see the module docstring).
 
   `start` compiles them in a background thread before the first call (the training loop
-  initialises or restores its state meanwhile); without it, the first call compiles its own
-  variant and starts the other in the background.
+  initialises or restores its state meanwhile); without it, the first call starts them.
 
   Args:
     jitted: a jax.jit-wrapped fn whose last positional argument is static.
@@ -107,33 +106,28 @@ class StepVariants:
     self.ready_at[r1] = time.perf_counter()
     return program
 
-  def _in_background(self, variants, specs) -> None:
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    for r1 in variants:
-      self._programs[r1] = pool.submit(self._compile, r1, specs)
-    pool.shutdown(wait=False)
-
   def start(self, *specs, r1: bool) -> None:
-    """Starts compiling the `r1` variant, then the other, for arguments like `specs` (arrays or
-    ShapeDtypeStructs with their shardings, without r1)."""
+    """Starts compiling the `r1` variant, then the other, in one background thread, for
+    arguments like `specs` (arrays or ShapeDtypeStructs with their shardings, without r1)."""
     self._specs = jax.tree.map(_abstract, specs)
-    self._in_background((r1, not r1) if self._both else (r1,), self._specs)
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    for variant in ((r1, not r1) if self._both else (r1,)):
+      self._programs[variant] = pool.submit(self._compile, variant, self._specs)
+    pool.shutdown(wait=False)
 
   def __call__(self, *args, r1: bool):
     program = self._programs.get(r1)
-    if program is None or isinstance(program, concurrent.futures.Future):
+    if not isinstance(program, jax.stages.Compiled):  # first call of this variant
       program = self.program(r1, *args)
     return program(*args)
 
   def program(self, r1: bool, *args):
-    """The compiled `r1` variant for `args`: waits for its background compilation, or compiles
-    it here (and starts the other in the background) when `start` was not called."""
+    """The compiled `r1` variant for `args`: waits for its background compilation (started
+    here, from `args`, when `start` was not called)."""
     if self._specs is None:
-      self._specs = jax.tree.map(_abstract, args)
-      if self._both:
-        self._in_background((not r1,), self._specs)
+      self.start(*args, r1=r1)
     program = self._programs.get(r1)
-    if program is None:
+    if program is None:  # both=False and the other variant asked for after all
       program = self._compile(r1, self._specs)
     elif isinstance(program, concurrent.futures.Future):
       program = program.result()
