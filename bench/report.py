@@ -148,7 +148,7 @@ def _targets_section(records, train, warm) -> list[str]:
              and r['devices'] == 1 and 'init_compile_s' in r]
     first = [r['first_step_ready_s'] for r in rs if r['config'] == config
              and r['batch_size'] == batch and r['devices'] == 1 and 'init_compile_s' in r]
-    row(f'{config} b{batch} step compile, {what} < {limit} s (init and both step programs ready; '
+    row(f'{config} b{batch} step compile, {what} < {limit} s (init and all step programs ready; '
         f'first step ready after {first[0] if first else "-"} s)', times[0] if times else None, '{} s',
         lambda v, l=limit: v < l)
   for loop in (r for r in records if r.get('bench') == 'train_loop'):
@@ -209,19 +209,21 @@ def _compile_section(train, warm) -> list[str]:
   if not train:
     return []
   rows = [[r['config'], r['batch_size'], r['devices'], 'warm' if r in warm else 'cold',
-           r.get('init_compile_s', '-'), r.get('compile_r1_s', '-'), r.get('compile_no_r1_s', '-'),
-           r['compile_s'], r.get('first_step_ready_s', '-')]
+           r.get('init_compile_s', '-'), r.get('compile_r1_s', '-'), r.get('compile_update_s', '-'),
+           r.get('compile_no_r1_s', '-'), r['compile_s'], r.get('first_step_ready_s', '-')]
           for r in train + warm if 'init_compile_s' in r]
   return ['## Compile time', '',
           'Wall seconds from the start, including tracing and lowering, as the training loop '
-          'runs it (`ddgan_jax/compiling.py`): the two step programs compile one after the other '
-          'in a background thread, the R1 one (step 0 runs it) first, while init compiles and '
-          'runs in the main thread. `init` and `step (R1)`: when each was ready; `step (no R1)`: '
-          'its own compile after the R1 one; `all ready`: init and both step programs; `first '
-          'step ready`: init and the R1 program. `warm`: a second process on a filled persistent '
-          'compilation cache (train.py has it on by default), i.e. a resume or a rerun.', '',
-          _table(['config', 'batch', 'devices', 'cache', 'init', 'step (R1)', 'step (no R1)',
-                  'all ready', 'first step ready'], rows), '']
+          'runs it (`ddgan_jax/compiling.py`): the three step programs (the discriminator phase '
+          'with R1, the update both phases share, the discriminator phase without R1) compile one '
+          'after the other in a background thread, in that order (step 0 has R1), while init '
+          'compiles and runs in the main thread. `init` and `D phase (R1)`: when each was ready; '
+          '`update` and `D phase (no R1)`: each one\'s own compile after the one before; `all '
+          'ready`: init and every step program; `first step ready`: init, the R1 D phase and the '
+          'update. `warm`: a second process on a filled persistent compilation cache (train.py '
+          'has it on by default), i.e. a resume or a rerun.', '',
+          _table(['config', 'batch', 'devices', 'cache', 'init', 'D phase (R1)', 'update',
+                  'D phase (no R1)', 'all ready', 'first step ready'], rows), '']
 
 
 def render(records, out_dir) -> str:

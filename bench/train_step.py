@@ -23,7 +23,7 @@ _CONFIG = config_flags.DEFINE_config_file('config', 'configs/tiny.py', 'Config f
 _BATCH = flags.DEFINE_integer('batch_size', 0, 'Global batch (0: the config value).')
 _STEPS = flags.DEFINE_integer(
     'steps', 30, 'Timed steps; a multiple of optim.lazy_reg (15) keeps the share of R1 steps exact.')
-_WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps after compilation (2 runs both programs).')
+_WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps after compilation (2 run every program).')
 
 from ddgan_jax import runtime  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -47,35 +47,38 @@ def main(_):
   opt = train_lib.make_optimizers(config.optim, steps_per_epoch=1000, total_steps=100_000)
   repl = sharding.replicated(mesh)
   step = sharding.jit_train_step(train_lib.make_train_step(nets, opt, config), mesh)
-  # As the training loop does it (train_lib.train_and_evaluate): the two step programs (with
-  # and without the lazy R1 term) start compiling in a background thread from the abstract
-  # state, the R1 one (step 0's) first, while init compiles (backend optimiser off) and runs.
+  # As the training loop does it (train_lib.train_and_evaluate): the step programs (the D phase
+  # with and without the lazy R1 term, and the update both share) start compiling in a
+  # background thread from the abstract state, step 0's (R1) first, while init compiles
+  # (backend optimiser off) and runs.
   start = time.perf_counter()
   init_fn = jax.jit(lambda k: train_lib.init_state(nets, opt, k), out_shardings=repl)
   abstract = checkpointing.with_sharding(jax.eval_shape(init_fn, jax.random.PRNGKey(0)), repl)
   images_spec = jax.ShapeDtypeStruct(nets.image_shape(batch), jax.numpy.float32,
                                      sharding=sharding.data_sharding(mesh))
   key = jax.device_put(jax.random.PRNGKey(2), repl)
-  variants = compiling.StepVariants(step)
-  variants.start(abstract, images_spec, key, r1=True)
+  step.start(abstract, images_spec, key, r1=True)
   init = compiling.compile_once(init_fn, jax.random.PRNGKey(0))
   init_ready = time.perf_counter()
   state = init(jax.random.PRNGKey(0))
   images = jax.device_put(
       jax.random.uniform(jax.random.PRNGKey(1), nets.image_shape(batch), minval=-1, maxval=1),
       sharding.data_sharding(mesh))
-  compiled = {r1: variants.program(r1, state, images, key) for r1 in (True, False)}
-  ready = {r1: max(init_ready, variants.ready_at[r1]) - start for r1 in (True, False)}
+  compiled = step.programs(state, images, key)
+  ready_at = step.ready_at
+  first_ready = max(init_ready, ready_at[True], ready_at[compiling.UPDATE]) - start
+  all_ready = max(init_ready, *ready_at.values()) - start
 
   # XLA counts the partitioned (per-device) program; every device runs the same one.
-  flops = {r1: machine.xla_gflops(p) * 1e9 * mesh.devices.size for r1, p in compiled.items()}
+  gflops = {k: machine.xla_gflops(p) * mesh.devices.size for k, p in compiled.items()}
+  flops = {r1: (gflops[r1] + gflops[compiling.UPDATE]) * 1e9 for r1 in (True, False)}
   due = [train_lib.r1_due(config.optim, s) for s in range(_WARMUP.value + _STEPS.value)]
   for s in range(_WARMUP.value):
-    state, metrics = compiled[due[s]](state, images, key)
+    state, metrics = step(state, images, key, r1=due[s])
   jax.block_until_ready(state)
   t0 = time.perf_counter()
   for s in range(_WARMUP.value, _WARMUP.value + _STEPS.value):
-    state, metrics = compiled[due[s]](state, images, key)
+    state, metrics = step(state, images, key, r1=due[s])
   jax.block_until_ready((state, metrics))
   seconds = (time.perf_counter() - t0) / _STEPS.value
   flops = sum(flops[r1] for r1 in due[_WARMUP.value:]) / _STEPS.value
@@ -100,12 +103,14 @@ def main(_):
       'achieved_gflop_per_s': round(achieved, 1),
       'share_of_matmul_peak': round(achieved / peak, 3),
       # Wall seconds from the start, as the loop sees them: all programs ready, the first step's
-      # (init and the R1 program) ready; each step program's compilation in the background
-      # thread (the R1 one from the start, sharing the cores with init's), and init's.
-      'compile_s': round(ready[False], 1),
-      'first_step_ready_s': round(ready[True], 1),
-      'compile_r1_s': round(variants.ready_at[True] - start, 1),
-      'compile_no_r1_s': round(variants.ready_at[False] - variants.ready_at[True], 1),
+      # (init, the R1 D phase and the update) ready; each step program's compilation in the
+      # background thread, in its order (the R1 D phase from the start, sharing the cores with
+      # init's), and init's.
+      'compile_s': round(all_ready, 1),
+      'first_step_ready_s': round(first_ready, 1),
+      'compile_r1_s': round(ready_at[True] - start, 1),
+      'compile_update_s': round(ready_at[compiling.UPDATE] - ready_at[True], 1),
+      'compile_no_r1_s': round(ready_at[False] - ready_at[compiling.UPDATE], 1),
       'init_compile_s': round(init_ready - start, 1),
       'compilation_cache': bool(_CACHE.value) and jax.config.jax_enable_compilation_cache,
       'peak_rss_mib': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

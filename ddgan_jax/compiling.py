@@ -2,11 +2,12 @@
 
 * `compile_once`: programs that run once (initialisation) compile with XLA's backend
   optimisation off on CPU: the same numbers, in about half the compile time.
-* `StepVariants`: the train step has two programs, with and without the lazy R1 term
-  (`train_lib.r1_due`). The training loop starts compiling both in a background thread, the
-  one its first step needs first, before it initialises or restores the state and starts the
-  input pipeline, so neither the start nor the first steps wait for all of it (with the
-  persistent compilation cache both are loads).
+* `StepPrograms`: the train step runs as three programs: the discriminator phase with and
+  without the lazy R1 term (`train_lib.r1_due`), and the update (D's Adam step, the G step, the
+  EMA) that both share, so it compiles once. The training loop starts compiling them in a
+  background thread, those its first step needs first, before it initialises or restores the
+  state and starts the input pipeline, so neither the start nor the first steps wait for all
+  of it (with the persistent compilation cache they are loads).
 * `STEP_CPU_OPTIONS`: the train-step programs compile with LLVM's optimisation level 2 on CPU.
 * `gc_paused`: Python's garbage collector waits while JAX traces and lowers.
 """
@@ -40,7 +41,7 @@ def gc_paused():
 
   Tracing allocates millions of short-lived objects, and the collector's passes over them (and
   over every live object, in its oldest generation) took ~30% of the tracing time of the tiny
-  train step (1.8 -> 1.25 s). Overlapping pauses (the background compile of `StepVariants`)
+  train step (1.8 -> 1.25 s). Overlapping pauses (the background compile of `StepPrograms`)
   share one; collection resumes when the last ends, as it was before the first.
   """
   global _gc_pauses, _gc_was_enabled
@@ -82,57 +83,80 @@ def _abstract(x: Any) -> Any:
   return x
 
 
-class StepVariants:
-  """Calls `jitted(*args, r1)` (r1 static, the last argument) through programs compiled ahead
-  of time, one per value of r1 (see the module docstring).
+def _out_spec(program: jax.stages.Compiled) -> Any:
+  return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=s.sharding),
+                      program.out_info)
+
+
+UPDATE = 'update'
+
+
+class StepPrograms:
+  """Calls a train step, step(*carried, images, key, r1) -> (*carried, metrics), as
+  d_out = d_phase(carried[0], images, key, r1); update(*carried, images, key, d_out), through
+  programs compiled ahead of time: the D phase once per value of r1 (static) and one update
+  (see the module docstring; `sharding.jit_train_step` builds it).
 
   `start` compiles them in a background thread before the first call (the training loop
-  initialises or restores its state meanwhile); without it, the first call starts them.
+  initialises or restores its state meanwhile); without it, a call compiles what it needs.
 
   Args:
-    jitted: a jax.jit-wrapped fn whose last positional argument is static.
-    both: whether both values of r1 will be asked for (False: only the first is compiled).
+    d_phase: jax.jit of fn(state, images, key, r1) -> d_out, r1 static.
+    update: jax.jit of fn(*carried, images, key, d_out) -> (*carried, metrics).
   """
 
-  def __init__(self, jitted: Callable, *, both: bool = True):
-    self._jitted = jitted
-    self._both = both
-    self._programs: dict[bool, Any] = {}
+  def __init__(self, d_phase: Callable, update: Callable):
+    self._d_phase, self._update = d_phase, update
+    self._programs: dict[Any, Any] = {}  # True / False: the D phase with / without R1; UPDATE
     self._specs = None
-    self.ready_at: dict[bool, float] = {}  # time.perf_counter() when each was compiled
+    self.ready_at: dict[Any, float] = {}  # time.perf_counter() when each was compiled
 
-  def _compile(self, r1: bool, specs):
-    program = compile_program(self._jitted, *specs, r1)
-    self.ready_at[r1] = time.perf_counter()
+  def _compile(self, which, specs, d_out=None):
+    if which == UPDATE:
+      program = compile_program(self._update, *specs, d_out)
+    else:
+      program = compile_program(self._d_phase, specs[0], specs[-2], specs[-1], which)
+    self.ready_at[which] = time.perf_counter()
     return program
 
-  def start(self, *specs, r1: bool) -> None:
-    """Starts compiling the `r1` variant, then the other, in one background thread, for
-    arguments like `specs` (arrays or ShapeDtypeStructs with their shardings, without r1)."""
+  def start(self, *specs, r1: bool, both: bool = True) -> None:
+    """Compiles, in one background thread, the D phase for `r1`, the update, then (`both`)
+    the other D phase, for arguments like `specs` (arrays or ShapeDtypeStructs with their
+    shardings, without r1)."""
     self._specs = jax.tree.map(_abstract, specs)
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    for variant in ((r1, not r1) if self._both else (r1,)):
-      self._programs[variant] = pool.submit(self._compile, variant, self._specs)
+    first = self._programs[r1] = pool.submit(self._compile, r1, self._specs)
+    self._programs[UPDATE] = pool.submit(
+        lambda: self._compile(UPDATE, self._specs, _out_spec(first.result())))
+    if both:
+      self._programs[not r1] = pool.submit(self._compile, not r1, self._specs)
     pool.shutdown(wait=False)
 
   def __call__(self, *args, r1: bool):
-    program = self._programs.get(r1)
-    if not isinstance(program, jax.stages.Compiled):  # first call of this variant
-      program = self.program(r1, *args)
-    return program(*args)
+    d_phase = self._programs.get(r1)
+    if not isinstance(d_phase, jax.stages.Compiled):  # the first call of this variant
+      d_phase = self._program(r1, args)
+    update = self._programs.get(UPDATE)
+    if not isinstance(update, jax.stages.Compiled):
+      update = self._program(UPDATE, args, d_phase)
+    return update(*args, d_phase(args[0], args[-2], args[-1]))
 
-  def program(self, r1: bool, *args):
-    """The compiled `r1` variant for `args`: waits for its background compilation (started
-    here, from `args`, when `start` was not called)."""
-    if self._specs is None:
-      self.start(*args, r1=r1)
-    program = self._programs.get(r1)
-    if program is None:  # both=False and the other variant asked for after all
-      program = self._compile(r1, self._specs)
-    elif isinstance(program, concurrent.futures.Future):
+  def _program(self, which, args, d_phase=None):
+    """The compiled program `which` for `args`: waits for its background compilation, or
+    compiles it here (not started, or started for other shapes or shardings)."""
+    program = self._programs.get(which)
+    if isinstance(program, concurrent.futures.Future):
       program = program.result()
+      if jax.tree.map(_abstract, args) != self._specs:
+        program = None
+    if program is None:
       specs = jax.tree.map(_abstract, args)
-      if specs != self._specs:  # started for other shapes or shardings than it is called with
-        program = self._compile(r1, specs)
-    self._programs[r1] = program
+      program = self._compile(which, specs, _out_spec(d_phase) if which == UPDATE else None)
+    self._programs[which] = program
     return program
+
+  def programs(self, *args) -> dict[Any, jax.stages.Compiled]:
+    """Both D phases and the update compiled for `args` (waits for or compiles them)."""
+    out = {r1: self._program(r1, args) for r1 in (True, False)}
+    out[UPDATE] = self._program(UPDATE, args, out[True])
+    return out

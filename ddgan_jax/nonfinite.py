@@ -1,7 +1,7 @@
 """Non-finite losses, gradients and parameters: detected inside the jitted step, never kept.
 
-`Guard` wraps the (unjitted) train step of `train_lib.make_train_step`. After each step it
-checks, on the device, every loss metric and every leaf of the new state for NaN/Inf:
+`Guard` wraps the update of the (unjitted) train step of `train_lib.make_train_step`. After each
+step it checks, on the device, every loss metric and every leaf of the new state for NaN/Inf:
 
   losses (each metric)  ->  grad_d, grad_g (Adam's first moments: finite iff the gradient is)
   ->  params_d, params_g, ema_g
@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from ddgan_jax import compiling, sharding, validation
+from ddgan_jax import sharding, validation
 
 MODES = validation.NONFINITE_MODES
 _STATE_QUANTITIES = (('grad_d', 'opt_state_d'), ('grad_g', 'opt_state_g'),
@@ -68,13 +68,13 @@ def init_counters(mode: str, max_in_a_row: int) -> dict[str, jax.Array]:
               stop_run=i32(0))
 
 
-def guarded(train_step: Callable) -> tuple[Callable, list[str]]:
-  """fn(state, counters, images, key, r1) -> (state, counters, metrics), and the quantity names
-  (filled in when the step is first traced)."""
+def guarded(update: Callable) -> tuple[Callable, list[str]]:
+  """The train step's update (`train_lib.TrainStep`) as fn(state, counters, images, key, d_out)
+  -> (state, counters, metrics), and the quantity names (filled in when it is first traced)."""
   names: list[str] = []
 
-  def step(state, counters, images, base_key, r1):
-    new_state, metrics = train_step(state, images, base_key, r1)
+  def step(state, counters, images, base_key, d_out):
+    new_state, metrics = update(state, images, base_key, d_out)
     quantity_names, finite = finite_flags(metrics, new_state)
     names[:] = quantity_names
     ok = jnp.all(finite)
@@ -105,27 +105,24 @@ def guarded(train_step: Callable) -> tuple[Callable, list[str]]:
 class Guard:
   """The jitted, guarded train step and the host side of its counters (see module docstring)."""
 
-  def __init__(self, train_step: Callable, mesh: jax.sharding.Mesh,
+  def __init__(self, train_step, mesh: jax.sharding.Mesh,
                train_cfg: ml_collections.ConfigDict, *, both_variants: bool = True):
     self.mode, self.max_in_a_row = validation.check_nonfinite(train_cfg)
     self.error: NonFiniteError | None = None
-    # Both programs (with and without R1) compiled ahead of time (compiling.StepVariants).
-    variants = lambda fn: compiling.StepVariants(fn, both=both_variants)
+    self._both = both_variants  # whether steps with and without R1 both come
     if self.mode == 'off':
-      self._step = variants(sharding.jit_train_step(train_step, mesh))
+      self._step = sharding.jit_train_step(train_step, mesh)
       return
-    step, self._names = guarded(train_step)
-    self._step = variants(sharding.jit_train_step(step, mesh, carried=2))
+    update, self._names = guarded(train_step.update)
+    self._step = sharding.jit_train_step(train_step, mesh, carried=2, update=update)
     self.counters = jax.device_put(init_counters(self.mode, self.max_in_a_row),
                                    sharding.replicated(mesh))
 
   def start(self, state, images, base_key, r1: bool) -> None:
-    """Starts compiling the step programs (`compiling.StepVariants.start`), the `r1` one first;
-    `state` and `images` may be ShapeDtypeStructs with their shardings."""
-    if self.mode == 'off':
-      self._step.start(state, images, base_key, r1=r1)
-    else:
-      self._step.start(state, self.counters, images, base_key, r1=r1)
+    """Starts compiling the step programs (`compiling.StepPrograms.start`), the first step's
+    first; `state` and `images` may be ShapeDtypeStructs with their shardings."""
+    carried = (state,) if self.mode == 'off' else (state, self.counters)
+    self._step.start(*carried, images, base_key, r1=r1, both=self._both)
 
   def __call__(self, state, images, base_key, r1: bool):
     if self.mode == 'off':

@@ -7,6 +7,7 @@ what an uninterrupted run would have drawn.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -80,8 +81,30 @@ def init_state(nets: Networks, opt: Optimizers, key: jax.Array) -> TrainState:
 
 # ------------------------------------------------------------------ train step
 
-def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.ConfigDict):
-  """Returns the (unjitted) pure fn(state, images [B, H, W, C], base_key, r1) -> (state, metrics).
+@dataclasses.dataclass(frozen=True)
+class TrainStep:
+  """One train step as two pure functions; calling it runs both.
+
+    d_phase(state, images, base_key, r1) -> d_out = (grads_d, d_metrics, masks)
+    update(state, images, base_key, d_out) -> (state, metrics)
+
+  d_phase draws the step's inpainting masks ([B, H, W, 1], None without inpainting) and
+  computes D's gradients, with R1 when `r1` (static under jit). update applies D's Adam step,
+  then the whole G step against the updated D and the EMA. Only d_phase has an R1 variant, so
+  XLA compiles update once for both (`compiling.StepPrograms`). Called as one function,
+  fn(state, images, base_key, r1) -> (state, metrics), it is the plain step, one program under jit.
+  """
+  d_phase: Callable
+  update: Callable
+
+  def __call__(self, state, images, base_key, r1):
+    return self.update(state, images, base_key, self.d_phase(state, images, base_key, r1))
+
+
+def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.ConfigDict
+                    ) -> TrainStep:
+  """The train step (see `TrainStep`): called as fn(state, images [B, H, W, C], base_key, r1)
+  -> (state, metrics).
 
   `r1` is a Python bool (static under jit): whether this step adds the R1 penalty, i.e.
   `r1_due(config.optim, step)`. The two variants are compiled separately rather than chosen by
@@ -101,15 +124,14 @@ def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.Conf
     p_uncond = float(config.inpaint.p_uncond)
     mask_sampler = lambda key, batch: masks.sample_training_masks(
         key, batch, nets.image_size, mixture, p_uncond)
+  draw = lambda k, images: losses.draw(k, images.shape, nets.nz, nets.num_timesteps)
+  step_keys = lambda base_key, step: jax.random.split(jax.random.fold_in(base_key, step), 3)
 
-  def train_step(state: TrainState, images: jax.Array, base_key: jax.Array, r1: bool):
-    key = jax.random.fold_in(base_key, state.step)
-    k_d, k_g, k_mask = jax.random.split(key, 3)
+  def d_phase(state: TrainState, images: jax.Array, base_key: jax.Array, r1: bool):
+    """D's gradients: real + fake, plus R1 on the real pair every lazy_reg steps."""
+    k_d, _, k_mask = step_keys(base_key, state.step)
     mask = mask_sampler(k_mask, images.shape[0]) if mask_sampler else None
-    draw = lambda k: losses.draw(k, images.shape, nets.nz, nets.num_timesteps)
-
-    # Discriminator: real + fake, plus R1 on the real pair every lazy_reg steps.
-    draws_d = draw(k_d)
+    draws_d = draw(k_d, images)
     (_, d_aux), grads_d = jax.value_and_grad(losses.discriminator_loss, has_aux=True)(
         state.params_d, state.params_g, images, draws_d, mask=mask, **loss_kw)
     r1_value = jnp.zeros(())
@@ -118,12 +140,19 @@ def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.Conf
           p, images, draws_d, apply_d=nets.apply_d, schedule=nets.schedule, r1_gamma=r1_gamma,
           mask=mask))(state.params_d)
       grads_d = jax.tree.map(jnp.add, grads_d, grads_r1)
+    metrics = dict(d_loss=d_aux['d_real'] + d_aux['d_fake'], r1=r1_value, **d_aux)
+    return grads_d, metrics, mask
+
+  def update(state: TrainState, images: jax.Array, base_key: jax.Array, d_out):
+    """D's Adam step, then G's step against the updated D, then the EMA."""
+    grads_d, d_metrics, mask = d_out
     updates_d, opt_state_d = opt.tx_d.update(grads_d, state.opt_state_d, state.params_d)
     params_d = optax.apply_updates(state.params_d, updates_d)
 
     # Generator: fresh t, pair and z against the updated discriminator.
+    _, k_g, _ = step_keys(base_key, state.step)
     (_, g_aux), grads_g = jax.value_and_grad(losses.generator_loss, has_aux=True)(
-        state.params_g, params_d, images, draw(k_g), mask=mask, aux=aux,
+        state.params_g, params_d, images, draw(k_g, images), mask=mask, aux=aux,
         perceptual_fn=perceptual_fn, **loss_kw)
     updates_g, opt_state_g = opt.tx_g.update(grads_g, state.opt_state_g, state.params_g)
     params_g = optax.apply_updates(state.params_g, updates_g)
@@ -132,12 +161,11 @@ def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.Conf
     first = state.step == 0
     ema_g = jax.tree.map(lambda e, p: jnp.where(first, p, decay * e + (1.0 - decay) * p),
                          state.ema_g, params_g)
-    metrics = dict(d_loss=d_aux['d_real'] + d_aux['d_fake'], r1=r1_value, **d_aux, **g_aux)
     new_state = state.replace(step=state.step + 1, params_g=params_g, params_d=params_d,
                               opt_state_g=opt_state_g, opt_state_d=opt_state_d, ema_g=ema_g)
-    return new_state, metrics
+    return new_state, dict(d_metrics, **g_aux)
 
-  return train_step
+  return TrainStep(d_phase, update)
 
 
 def aux_terms(config: ml_collections.ConfigDict, nets: Networks

@@ -86,7 +86,7 @@ def _reference(config, num_steps):
   for s in range(num_steps):
     images = np.concatenate([next(st)['image'] for st in streams])
     state, _ = step(state, jax.device_put(images, sharding.data_sharding(mesh)),
-                    jax.device_put(base_key, repl), train_lib.r1_due(config.optim, s))
+                    jax.device_put(base_key, repl), r1=train_lib.r1_due(config.optim, s))
   return jax.device_get(state), init, mesh, nets, opt
 
 

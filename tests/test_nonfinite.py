@@ -23,18 +23,22 @@ def _toy_step(lr):
   `images` is the target, so a NaN batch poisons the loss and the gradients."""
   tx = optax.adam(lr)
 
-  def step(state, images, base_key, r1):  # pylint: disable=unused-argument
+  def d_phase(state, images, base_key, r1):  # pylint: disable=unused-argument
     loss_fn = lambda p: jnp.mean((p['w'] - images) ** 2)
     loss, grads = jax.value_and_grad(loss_fn)(state.params_d)
+    return grads, {'d_loss': loss}, None
+
+  def update(state, images, base_key, d_out):  # pylint: disable=unused-argument
+    grads, metrics, _ = d_out
     updates, opt_state = tx.update(grads, state.opt_state_d, state.params_d)
     params = optax.apply_updates(state.params_d, updates)
-    return state.replace(step=state.step + 1, params_d=params, opt_state_d=opt_state), {'d_loss': loss}
+    return state.replace(step=state.step + 1, params_d=params, opt_state_d=opt_state), metrics
 
   params = {'w': jnp.zeros(4)}
   state = train_lib.TrainState(step=jnp.zeros((), jnp.int32), params_g={'w': jnp.zeros(2)},
                                params_d=params, opt_state_g=(), opt_state_d=tx.init(params),
                                ema_g={'w': jnp.zeros(2)})
-  return step, state
+  return train_lib.TrainStep(d_phase, update), state
 
 
 def _run_toy(mode, batches, lr=0.1, max_in_a_row=2):

@@ -32,7 +32,7 @@ def _one_step(**model):
   start = jax.tree.map(np.asarray, state)
   images = jax.random.uniform(jax.random.PRNGKey(1), nets.image_shape(8), minval=-1, maxval=1)
   step = sharding.jit_train_step(train_lib.make_train_step(nets, opt, config), mesh)
-  new, metrics = step(state, images, jax.random.PRNGKey(2), False)
+  new, metrics = step(state, images, jax.random.PRNGKey(2), r1=False)
   return nets, start, jax.tree.map(np.asarray, new), {k: float(v) for k, v in metrics.items()}
 
 

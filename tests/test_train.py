@@ -47,12 +47,12 @@ def test_resume_equals_straight_run(tmp_path, monkeypatch):
   """N steps straight == N/2 steps, a fresh restart from the checkpoint, N/2 more (2 devices).
 
   Each run compiles each step program once, from the shapes it starts with before the state
-  exists (compiling.StepVariants.start), the one its first step runs first.
+  exists (compiling.StepPrograms.start), those its first step runs first.
   """
   compiled = []
-  compile_step = compiling.StepVariants._compile
-  monkeypatch.setattr(compiling.StepVariants, '_compile',
-                      lambda self, r1, specs: compiled.append(r1) or compile_step(self, r1, specs))
+  compile_step = compiling.StepPrograms._compile
+  monkeypatch.setattr(compiling.StepPrograms, '_compile', lambda self, which, *a:
+                      compiled.append(which) or compile_step(self, which, *a))
   mesh = sharding.make_mesh(jax.devices()[:2])
   config = tiny_config(num_steps=4)
   assert train_lib.r1_due(config.optim, 0) and not train_lib.r1_due(config.optim, 2)
@@ -62,7 +62,8 @@ def test_resume_equals_straight_run(tmp_path, monkeypatch):
   assert sorted(os.listdir(tmp_path / 'b' / 'checkpoints')) == ['2']
   resumed = train_lib.train_and_evaluate(config, str(tmp_path / 'b'), mesh=mesh)
   assert int(straight.step) == int(resumed.step) == 4
-  assert compiled == [True, False] * 2 + [False, True]  # the resume's first step has no R1
+  update = compiling.UPDATE  # one update program for both D phases (with and without R1)
+  assert compiled == [True, update, False] * 2 + [False, update, True]  # resumed: no R1 first
   for name in ('params_g', 'params_d', 'ema_g', 'opt_state_g', 'opt_state_d'):
     jax.tree.map(np.testing.assert_array_equal, getattr(straight, name), getattr(resumed, name))
   # The half run really differs from the start: parameters moved after step 2.
@@ -99,8 +100,8 @@ def test_sharded_step_matches_single_device():
     state = jax.tree.map(jnp.copy, state0)
     x = jax.device_put(images, sharding.data_sharding(mesh))
     assert len(x.sharding.device_set) == n
-    state, m1 = step(state, x, jax.random.PRNGKey(2), True)
-    state, m2 = step(state, x, jax.random.PRNGKey(2), False)
+    state, m1 = step(state, x, jax.random.PRNGKey(2), r1=True)
+    state, m2 = step(state, x, jax.random.PRNGKey(2), r1=False)
     results.append((jax.device_get(m1), jax.device_get(m2)))
   (a1, a2), (b1, b2) = results
   for k in a1:
@@ -125,11 +126,11 @@ def test_ema_starts_from_first_update_and_lr_schedule():
   assert [s for s in range(40) if train_lib.r1_due(config.optim, s)] == [0, 15, 30]
   assert not train_lib.r1_due(dict(r1_gamma=0.0, lazy_reg=15), 0)
   assert all(train_lib.r1_due(dict(r1_gamma=1.0, lazy_reg=0), s) for s in range(3))
-  state, metrics = step(state, images, jax.random.PRNGKey(2), train_lib.r1_due(config.optim, 0))
+  state, metrics = step(state, images, jax.random.PRNGKey(2), r1=train_lib.r1_due(config.optim, 0))
   jax.tree.map(np.testing.assert_array_equal, state.ema_g, state.params_g)
   assert float(metrics['r1']) > 0
   prev_ema = jax.tree.map(np.asarray, state.ema_g)  # the state is donated to the next step
-  state, metrics = step(state, images, jax.random.PRNGKey(2), train_lib.r1_due(config.optim, 1))
+  state, metrics = step(state, images, jax.random.PRNGKey(2), r1=train_lib.r1_due(config.optim, 1))
   assert float(metrics['r1']) == 0
   d = config.optim.ema_decay
   jax.tree.map(lambda e, pe, p: np.testing.assert_allclose(e, d * pe + (1 - d) * p, rtol=1e-6, atol=1e-7),
