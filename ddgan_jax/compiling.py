@@ -83,9 +83,9 @@ def _abstract(x: Any) -> Any:
   return x
 
 
-def _out_spec(program: jax.stages.Compiled) -> Any:
-  return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=s.sharding),
-                      program.out_info)
+def _d_phase_args(args: tuple) -> tuple:
+  """(state, images, key) of the step's arguments (*carried, images, key)."""
+  return args[0], args[-2], args[-1]
 
 
 UPDATE = 'update'
@@ -111,11 +111,13 @@ class StepPrograms:
     self._specs = None
     self.ready_at: dict[Any, float] = {}  # time.perf_counter() when each was compiled
 
-  def _compile(self, which, specs, d_out=None):
+  def _compile(self, which, specs, d_phase: jax.stages.Compiled | None = None):
+    """Compiles `which` for step arguments like `specs`; the update's d_out is shaped like the
+    outputs of the compiled D phase `d_phase`."""
     if which == UPDATE:
-      program = compile_program(self._update, *specs, d_out)
+      program = compile_program(self._update, *specs, d_phase.out_info)
     else:
-      program = compile_program(self._d_phase, specs[0], specs[-2], specs[-1], which)
+      program = compile_program(self._d_phase, *_d_phase_args(specs), which)
     self.ready_at[which] = time.perf_counter()
     return program
 
@@ -127,7 +129,7 @@ class StepPrograms:
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     first = self._programs[r1] = pool.submit(self._compile, r1, self._specs)
     self._programs[UPDATE] = pool.submit(
-        lambda: self._compile(UPDATE, self._specs, _out_spec(first.result())))
+        lambda: self._compile(UPDATE, self._specs, first.result()))
     if both:
       self._programs[not r1] = pool.submit(self._compile, not r1, self._specs)
     pool.shutdown(wait=False)
@@ -139,7 +141,7 @@ class StepPrograms:
     update = self._programs.get(UPDATE)
     if not isinstance(update, jax.stages.Compiled):
       update = self._program(UPDATE, args, d_phase)
-    return update(*args, d_phase(args[0], args[-2], args[-1]))
+    return update(*args, d_phase(*_d_phase_args(args)))
 
   def _program(self, which, args, d_phase=None):
     """The compiled program `which` for `args`: waits for its background compilation, or
@@ -150,8 +152,7 @@ class StepPrograms:
       if jax.tree.map(_abstract, args) != self._specs:
         program = None
     if program is None:
-      specs = jax.tree.map(_abstract, args)
-      program = self._compile(which, specs, _out_spec(d_phase) if which == UPDATE else None)
+      program = self._compile(which, jax.tree.map(_abstract, args), d_phase)
     self._programs[which] = program
     return program
 
