@@ -209,19 +209,18 @@ def _compile_section(train, warm) -> list[str]:
   if not train:
     return []
   rows = [[r['config'], r['batch_size'], r['devices'], 'warm' if r in warm else 'cold',
-           r.get('init_compile_s', '-'), r.get('compile_r1_s', '-'), r.get('compile_update_s', '-'),
-           r.get('compile_no_r1_s', '-'), r['compile_s'], r.get('first_step_ready_s', '-')]
+           r.get('init_compile_s', '-'), r.get('ready_r1_s', '-'), r.get('ready_update_s', '-'),
+           r.get('ready_no_r1_s', '-'), r['compile_s'], r.get('first_step_ready_s', '-')]
           for r in train + warm if 'init_compile_s' in r]
   return ['## Compile time', '',
-          'Wall seconds from the start, including tracing and lowering, as the training loop '
-          'runs it (`ddgan_jax/compiling.py`): the three step programs (the discriminator phase '
-          'with R1, the update both phases share, the discriminator phase without R1) compile one '
-          'after the other in a background thread, in that order (step 0 has R1), while init '
-          'compiles and runs in the main thread. `init` and `D phase (R1)`: when each was ready; '
-          '`update` and `D phase (no R1)`: each one\'s own compile after the one before; `all '
-          'ready`: init and every step program; `first step ready`: init, the R1 D phase and the '
-          'update. `warm`: a second process on a filled persistent compilation cache (train.py '
-          'has it on by default), i.e. a resume or a rerun.', '',
+          'Wall seconds from the start to when each program was ready, including tracing and '
+          'lowering, as the training loop runs it (`ddgan_jax/compiling.py`): in the background, '
+          'one thread traces and lowers the three step programs in turn (the discriminator phase '
+          'with R1, the update both phases share, the discriminator phase without R1: step 0 has '
+          'R1) and two threads compile them as they come, while init compiles and runs in the '
+          'main thread. `all ready`: init and every step program; `first step ready`: init, the '
+          'R1 D phase and the update. `warm`: a second process on a filled persistent '
+          'compilation cache (train.py has it on by default), i.e. a resume or a rerun.', '',
           _table(['config', 'batch', 'devices', 'cache', 'init', 'D phase (R1)', 'update',
                   'D phase (no R1)', 'all ready', 'first step ready'], rows), '']
 

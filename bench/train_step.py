@@ -48,9 +48,9 @@ def main(_):
   repl = sharding.replicated(mesh)
   step = sharding.jit_train_step(train_lib.make_train_step(nets, opt, config), mesh)
   # As the training loop does it (train_lib.train_and_evaluate): the step programs (the D phase
-  # with and without the lazy R1 term, and the update both share) start compiling in a
-  # background thread from the abstract state, step 0's (R1) first, while init compiles
-  # (backend optimiser off) and runs.
+  # with and without the lazy R1 term, and the update both share) start compiling in the
+  # background from the abstract state, step 0's (R1) first, while init compiles (backend
+  # optimiser off) and runs.
   start = time.perf_counter()
   init_fn = jax.jit(lambda k: train_lib.init_state(nets, opt, k), out_shardings=repl)
   abstract = checkpointing.with_sharding(jax.eval_shape(init_fn, jax.random.PRNGKey(0)), repl)
@@ -103,14 +103,13 @@ def main(_):
       'achieved_gflop_per_s': round(achieved, 1),
       'share_of_matmul_peak': round(achieved / peak, 3),
       # Wall seconds from the start, as the loop sees them: all programs ready, the first step's
-      # (init, the R1 D phase and the update) ready; each step program's compilation in the
-      # background thread, in its order (the R1 D phase from the start, sharing the cores with
-      # init's), and init's.
+      # (init, the R1 D phase and the update) ready, and when each step program and init were
+      # ready (the step programs compile in the background, init in the main thread).
       'compile_s': round(all_ready, 1),
       'first_step_ready_s': round(first_ready, 1),
-      'compile_r1_s': round(ready_at[True] - start, 1),
-      'compile_update_s': round(ready_at[compiling.UPDATE] - ready_at[True], 1),
-      'compile_no_r1_s': round(ready_at[False] - ready_at[compiling.UPDATE], 1),
+      'ready_r1_s': round(ready_at[True] - start, 1),
+      'ready_update_s': round(ready_at[compiling.UPDATE] - start, 1),
+      'ready_no_r1_s': round(ready_at[False] - start, 1),
       'init_compile_s': round(init_ready - start, 1),
       'compilation_cache': bool(_CACHE.value) and jax.config.jax_enable_compilation_cache,
       'peak_rss_mib': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -4,10 +4,11 @@
   optimisation off on CPU: the same numbers, in about half the compile time.
 * `StepPrograms`: the train step runs as three programs: the discriminator phase with and
   without the lazy R1 term (`train_lib.r1_due`), and the update (D's Adam step, the G step, the
-  EMA) that both share, so it compiles once. The training loop starts compiling them in a
-  background thread, those its first step needs first, before it initialises or restores the
-  state and starts the input pipeline, so neither the start nor the first steps wait for all
-  of it (with the persistent compilation cache they are loads).
+  EMA) that both share, so it compiles once. The training loop starts compiling them in the
+  background, those its first step needs first, before it initialises or restores the state
+  and starts the input pipeline, so neither the start nor the first steps wait for all of it
+  (with the persistent compilation cache they are loads). One thread traces and lowers them,
+  another compiles them: tracing holds the GIL, XLA does not.
 * `STEP_CPU_OPTIONS`: the train-step programs compile with LLVM's optimisation level 2 on CPU.
 * `gc_paused`: Python's garbage collector waits while JAX traces and lowers.
 """
@@ -97,8 +98,8 @@ class StepPrograms:
   programs compiled ahead of time: the D phase once per value of r1 (static) and one update
   (see the module docstring; `sharding.jit_train_step` builds it).
 
-  `start` compiles them in a background thread before the first call (the training loop
-  initialises or restores its state meanwhile); without it, a call compiles what it needs.
+  `start` compiles them in the background before the first call (the training loop initialises
+  or restores its state meanwhile); without it, a call compiles what it needs.
 
   Args:
     d_phase: jax.jit of fn(state, images, key, r1) -> d_out, r1 static.
@@ -111,28 +112,61 @@ class StepPrograms:
     self._specs = None
     self.ready_at: dict[Any, float] = {}  # time.perf_counter() when each was compiled
 
-  def _compile(self, which, specs, d_phase: jax.stages.Compiled | None = None):
-    """Compiles `which` for step arguments like `specs`; the update's d_out is shaped like the
-    outputs of the compiled D phase `d_phase`."""
-    if which == UPDATE:
-      program = compile_program(self._update, *specs, d_phase.out_info)
-    else:
-      program = compile_program(self._d_phase, *_d_phase_args(specs), which)
+  def _lower(self, which, specs, d_phase=None) -> jax.stages.Lowered:
+    """Traces and lowers `which` (the part that holds the GIL) for step arguments like `specs`;
+    the update's d_out is shaped like the outputs of the D phase `d_phase` (lowered or compiled)."""
+    with gc_paused():
+      if which == UPDATE:
+        return self._update.lower(*specs, d_phase.out_info)
+      return self._d_phase.lower(*_d_phase_args(specs), which)
+
+  def _finish(self, which, lowered: jax.stages.Lowered) -> jax.stages.Compiled:
+    """XLA's compilation of `lowered` (or its load from the persistent cache)."""
+    program = lowered.compile()
     self.ready_at[which] = time.perf_counter()
     return program
 
+  def _compile(self, which, specs, d_phase=None) -> jax.stages.Compiled:
+    return self._finish(which, self._lower(which, specs, d_phase))
+
   def start(self, *specs, r1: bool, both: bool = True) -> None:
-    """Compiles, in one background thread, the D phase for `r1`, the update, then (`both`)
-    the other D phase, for arguments like `specs` (arrays or ShapeDtypeStructs with their
-    shardings, without r1)."""
+    """Compiles the D phase for `r1`, the update, then (`both`) the other D phase, in the
+    background, for arguments like `specs` (arrays or ShapeDtypeStructs with their shardings,
+    without r1).
+
+    One thread traces and lowers them in that order (Python, under the GIL); another has XLA
+    compile each (or load it from the persistent cache) in the same order, as soon as it is
+    lowered, so the update is traced while the first D phase compiles. (Two compiling threads
+    finished the first step's programs later: XLA's compiler already keeps ~1.7 cores busy.)
+    """
     self._specs = jax.tree.map(_abstract, specs)
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    first = self._programs[r1] = pool.submit(self._compile, r1, self._specs)
-    self._programs[UPDATE] = pool.submit(
-        lambda: self._compile(UPDATE, self._specs, first.result()))
-    if both:
-      self._programs[not r1] = pool.submit(self._compile, not r1, self._specs)
-    pool.shutdown(wait=False)
+    order = [r1, UPDATE] + ([not r1] if both else [])
+    futures = {which: concurrent.futures.Future() for which in order}
+    self._programs.update(futures)
+    compiler = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+
+    def finish(which, lowered):
+      try:
+        futures[which].set_result(self._finish(which, lowered))
+      except BaseException as e:  # pylint: disable=broad-except
+        futures[which].set_exception(e)  # raised where the program is asked for
+
+    def lower_all():
+      d_phase = None
+      try:
+        for i, which in enumerate(order):
+          lowered = self._lower(which, self._specs, d_phase)
+          d_phase = d_phase or lowered
+          compiler.submit(finish, which, lowered)
+      except BaseException as e:  # pylint: disable=broad-except
+        for which in order[i:]:
+          futures[which].set_exception(e)
+      finally:
+        compiler.shutdown(wait=False)
+
+    tracer = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    tracer.submit(lower_all)
+    tracer.shutdown(wait=False)
 
   def __call__(self, *args, r1: bool):
     d_phase = self._programs.get(r1)

@@ -49,10 +49,10 @@ def test_resume_equals_straight_run(tmp_path, monkeypatch):
   Each run compiles each step program once, from the shapes it starts with before the state
   exists (compiling.StepPrograms.start), those its first step runs first.
   """
-  compiled = []
-  compile_step = compiling.StepPrograms._compile
-  monkeypatch.setattr(compiling.StepPrograms, '_compile', lambda self, which, *a:
-                      compiled.append(which) or compile_step(self, which, *a))
+  compiled = []  # the step programs in the order they are traced and lowered
+  lower = compiling.StepPrograms._lower
+  monkeypatch.setattr(compiling.StepPrograms, '_lower', lambda self, which, *a:
+                      compiled.append(which) or lower(self, which, *a))
   mesh = sharding.make_mesh(jax.devices()[:2])
   config = tiny_config(num_steps=4)
   assert train_lib.r1_due(config.optim, 0) and not train_lib.r1_due(config.optim, 2)

@@ -1,0 +1,59 @@
+"""compiling.StepPrograms on a toy step: what it runs, and how it fails, when started in the
+background."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ddgan_jax import compiling, sharding
+
+
+class ToyStep:
+  """d_phase(state, images, key, r1) -> (grads, metrics, masks); update applies the grads."""
+
+  def d_phase(self, state, images, key, r1):
+    grads = jnp.mean(images) + (2.0 if r1 else 0.0) + jax.random.uniform(key)
+    return grads, {'d': grads}, images > 0
+
+  def update(self, state, images, key, d_out):
+    grads, metrics, masks = d_out
+    return state - grads, {**metrics, 'masked': jnp.sum(masks)}
+
+
+def _args(mesh):
+  state = jax.device_put(jnp.float32(1.0), sharding.replicated(mesh))
+  images = jax.device_put(jnp.linspace(-1, 1, 8).reshape(8, 1), sharding.data_sharding(mesh))
+  return state, images, jax.device_put(jax.random.PRNGKey(0), sharding.replicated(mesh))
+
+
+@pytest.mark.parametrize('r1', [True, False])
+def test_started_programs_compute_the_step(r1):
+  mesh = sharding.make_mesh(jax.devices()[:2])
+  step = sharding.jit_train_step(ToyStep(), mesh)
+  state, images, key = _args(mesh)
+  step.start(state, images, key, r1=r1)
+  programs = step.programs(state, images, key)
+  assert set(programs) == {True, False, compiling.UPDATE} == set(step.ready_at)
+  for flag in (r1, not r1):
+    new_state, metrics = step(jnp.copy(state), images, key, r1=flag)
+    grads = 0.0 + (2.0 if flag else 0.0) + float(jax.random.uniform(jax.random.PRNGKey(0)))
+    np.testing.assert_allclose(float(new_state), 1.0 - grads, atol=1e-6)
+    assert int(metrics['masked']) == 4
+
+
+def test_a_background_failure_is_raised_by_the_call():
+  class Broken(ToyStep):
+    def d_phase(self, state, images, key, r1):
+      if r1:
+        raise ValueError('no R1 here')
+      return super().d_phase(state, images, key, r1)
+
+  mesh = sharding.make_mesh(jax.devices()[:1])
+  step = sharding.jit_train_step(Broken(), mesh)
+  state, images, key = _args(mesh)
+  step.start(state, images, key, r1=True)
+  with pytest.raises(ValueError, match='no R1 here'):
+    step(state, images, key, r1=True)
+  # The update lowers from the failed D phase, so it fails the same way.
+  with pytest.raises(ValueError, match='no R1 here'):
+    step.programs(state, images, key)
