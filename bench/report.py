@@ -217,8 +217,8 @@ def _compile_section(train, warm) -> list[str]:
           'lowering, as the training loop runs it (`ddgan_jax/compiling.py`): in the background, '
           'one thread traces and lowers the three step programs in turn (the discriminator phase '
           'with R1, the update both phases share, the discriminator phase without R1: step 0 has '
-          'R1) and two threads compile them as they come, while init compiles and runs in the '
-          'main thread. `all ready`: init and every step program; `first step ready`: init, the '
+          'R1) and another compiles each as it comes, in the same order, while init compiles and '
+          'runs in the main thread. `all ready`: init and every step program; `first step ready`: init, the '
           'R1 D phase and the update. `warm`: a second process on a filled persistent '
           'compilation cache (train.py has it on by default), i.e. a resume or a rerun.', '',
           _table(['config', 'batch', 'devices', 'cache', 'init', 'D phase (R1)', 'update',
