@@ -41,6 +41,7 @@ def main(_):
   from ddgan_jax import (  # pylint: disable=g-import-not-at-top
       checkpointing, compiling, machine, networks, sharding, train_lib)
 
+  parts = _CompileParts(jax)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(batch, mesh)
   nets = networks.build_networks(config)
@@ -65,6 +66,7 @@ def main(_):
       jax.random.uniform(jax.random.PRNGKey(1), nets.image_shape(batch), minval=-1, maxval=1),
       sharding.data_sharding(mesh))
   compiled = step.programs(state, images, key)
+  compile_parts = parts.summary()
   ready_at = step.ready_at
   first_ready = max(init_ready, ready_at[True], ready_at[compiling.UPDATE]) - start
   all_ready = max(init_ready, *ready_at.values()) - start
@@ -111,11 +113,43 @@ def main(_):
       'ready_update_s': round(ready_at[compiling.UPDATE] - start, 1),
       'ready_no_r1_s': round(ready_at[False] - start, 1),
       'init_compile_s': round(init_ready - start, 1),
+      # Where each program's compile went (seconds of its own thread, so they overlap): tracing,
+      # lowering to StableHLO, and XLA (a compile, or a load from the persistent cache).
+      'compile_parts_s': compile_parts,
       'compilation_cache': bool(_CACHE.value) and jax.config.jax_enable_compilation_cache,
       'peak_rss_mib': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
       'peak_device_mib': _peak_device_mib(jax),
       **info,
   }), flush=True)
+
+
+class _CompileParts:
+  """Collects JAX's compile-time events per program (jax.monitoring): trace, lower, XLA."""
+  EVENTS = {'/jax/core/compile/jaxpr_trace_duration': 'trace',
+            '/jax/core/compile/jaxpr_to_mlir_module_duration': 'lower',
+            '/jax/core/compile/backend_compile_duration': 'xla'}
+  # The programs by function name. Each part of the D phase's two programs happens in the
+  # order they compile in (compiling.StepPrograms: one thread traces and lowers, one compiles):
+  # with R1 first (step 0), then without. init is the jitted lambda around train_lib.init_state.
+  NAMES = {'d_phase': ('d_phase_r1', 'd_phase_no_r1'), 'update': ('update',), '<lambda>': ('init',)}
+
+  def __init__(self, jax):
+    self.events = []
+    jax.monitoring.register_event_duration_secs_listener(self._record)
+
+  def _record(self, event, seconds, fun_name='', **_):
+    if event in self.EVENTS:
+      fun = fun_name[4:-1] if fun_name.startswith('jit(') else fun_name
+      self.events.append((self.EVENTS[event], fun, seconds))
+
+  def summary(self) -> dict:
+    out, count = {}, {}
+    for part, fun, seconds in self.events:
+      names = self.NAMES.get(fun)
+      i = count[part, fun] = count.get((part, fun), -1) + 1
+      if names and i < len(names):
+        out.setdefault(names[i], {})[part] = round(seconds, 2)
+    return out
 
 
 def _peak_device_mib(jax):
