@@ -218,9 +218,10 @@ def _compile_section(train, warm) -> list[str]:
           'one thread traces and lowers the three step programs in turn (the discriminator phase '
           'with R1, the update both phases share, the discriminator phase without R1: step 0 has '
           'R1) and another compiles each as it comes, in the same order, while init compiles and '
-          'runs in the main thread. `all ready`: init and every step program; `first step ready`: init, the '
-          'R1 D phase and the update. `warm`: a second process on a filled persistent '
-          'compilation cache (train.py has it on by default), i.e. a resume or a rerun.', '',
+          'runs in the main thread. `all ready`: init and every step program; `first step '
+          'ready`: init, the R1 D phase and the update. `warm`: a second process on a filled '
+          'persistent compilation cache (train.py has it on by default), i.e. a resume or a '
+          'rerun.', '',
           _table(['config', 'batch', 'devices', 'cache', 'init', 'D phase (R1)', 'update',
                   'D phase (no R1)', 'all ready', 'first step ready'], rows), '']
 

@@ -8,6 +8,7 @@ variants run, with R1 on the steps `train_lib.r1_due` picks (1 in optim.lazy_reg
 from XLA's cost analysis of each compiled per-device program, times the device count, averaged
 over the timed steps.
 """
+import functools
 import json
 import os
 import resource
@@ -53,7 +54,7 @@ def main(_):
   # background from the abstract state, step 0's (R1) first, while init compiles (backend
   # optimiser off) and runs.
   start = time.perf_counter()
-  init_fn = jax.jit(lambda k: train_lib.init_state(nets, opt, k), out_shardings=repl)
+  init_fn = jax.jit(functools.partial(train_lib.init_state, nets, opt), out_shardings=repl)
   abstract = checkpointing.with_sharding(jax.eval_shape(init_fn, jax.random.PRNGKey(0)), repl)
   images_spec = jax.ShapeDtypeStruct(nets.image_shape(batch), jax.numpy.float32,
                                      sharding=sharding.data_sharding(mesh))
@@ -130,8 +131,8 @@ class _CompileParts:
             '/jax/core/compile/backend_compile_duration': 'xla'}
   # The programs by function name. Each part of the D phase's two programs happens in the
   # order they compile in (compiling.StepPrograms: one thread traces and lowers, one compiles):
-  # with R1 first (step 0), then without. init is the jitted lambda around train_lib.init_state.
-  NAMES = {'d_phase': ('d_phase_r1', 'd_phase_no_r1'), 'update': ('update',), '<lambda>': ('init',)}
+  # with R1 first (step 0), then without.
+  NAMES = {'d_phase': ('d_phase_r1', 'd_phase_no_r1'), 'update': ('update',), 'init_state': ('init',)}
 
   def __init__(self, jax):
     self.events = []

@@ -60,11 +60,15 @@ def gc_paused():
         gc.enable()
 
 
+def lower(jitted, *args) -> jax.stages.Lowered:
+  """`jitted.lower(*args)`, tracing and lowering with the collector paused."""
+  with gc_paused():
+    return jitted.lower(*args)
+
+
 def compile_program(jitted, *args, options: dict | None = None):
   """`jitted.lower(*args).compile(options)`, tracing and lowering with the collector paused."""
-  with gc_paused():
-    lowered = jitted.lower(*args)
-  return lowered.compile(options)
+  return lower(jitted, *args).compile(options)
 
 
 def compile_once(jitted, *args):
@@ -115,10 +119,9 @@ class StepPrograms:
   def _lower(self, which, specs, d_phase=None) -> jax.stages.Lowered:
     """Traces and lowers `which` (the part that holds the GIL) for step arguments like `specs`;
     the update's d_out is shaped like the outputs of the D phase `d_phase` (lowered or compiled)."""
-    with gc_paused():
-      if which == UPDATE:
-        return self._update.lower(*specs, d_phase.out_info)
-      return self._d_phase.lower(*_d_phase_args(specs), which)
+    if which == UPDATE:
+      return lower(self._update, *specs, d_phase.out_info)
+    return lower(self._d_phase, *_d_phase_args(specs), which)
 
   def _finish(self, which, lowered: jax.stages.Lowered) -> jax.stages.Compiled:
     """XLA's compilation of `lowered` (or its load from the persistent cache)."""
@@ -143,7 +146,8 @@ class StepPrograms:
     order = [r1, UPDATE] + ([not r1] if both else [])
     futures = {which: concurrent.futures.Future() for which in order}
     self._programs.update(futures)
-    compiler = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    compiler = concurrent.futures.ThreadPoolExecutor(max_workers=1,
+                                                     thread_name_prefix='step-programs-compile')
 
     def finish(which, lowered):
       try:
@@ -156,7 +160,8 @@ class StepPrograms:
       try:
         for i, which in enumerate(order):
           lowered = self._lower(which, self._specs, d_phase)
-          d_phase = d_phase or lowered
+          if d_phase is None:  # order[0], the D phase the update is lowered against
+            d_phase = lowered
           compiler.submit(finish, which, lowered)
       except BaseException as e:  # pylint: disable=broad-except
         for which in order[i:]:
@@ -164,9 +169,7 @@ class StepPrograms:
       finally:
         compiler.shutdown(wait=False)
 
-    tracer = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    tracer.submit(lower_all)
-    tracer.shutdown(wait=False)
+    threading.Thread(target=lower_all, name='step-programs-lower').start()
 
   def __call__(self, *args, r1: bool):
     d_phase = self._programs.get(r1)
@@ -180,13 +183,11 @@ class StepPrograms:
   def _program(self, which, args, d_phase=None):
     """The compiled program `which` for `args`: waits for its background compilation, or
     compiles it here (not started, or started for other shapes or shardings)."""
-    program = self._programs.get(which)
+    program, specs = self._programs.get(which), jax.tree.map(_abstract, args)
     if isinstance(program, concurrent.futures.Future):
-      program = program.result()
-      if jax.tree.map(_abstract, args) != self._specs:
-        program = None
+      program = program.result() if specs == self._specs else None
     if program is None:
-      program = self._compile(which, jax.tree.map(_abstract, args), d_phase)
+      program = self._compile(which, specs, d_phase)
     self._programs[which] = program
     return program
 
