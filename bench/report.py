@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import math
 import os
 
 RUN_CMD = 'make bench'
@@ -121,26 +122,74 @@ def _speedup(ours, official) -> float:
   return official[key] / ours[key]
 
 
+def _matches(r, match) -> bool:
+  return all(r.get(k) == v for k, v in match.items())
+
+
+def _rounds(records, pair, ours, other) -> list[tuple[dict, dict]]:
+  """(ours, other) per round of the back-to-back comparison `pair` (bench/run_all.py
+  paired_cases) in which both sides have a record; [] for results from before the pairing."""
+  out = []
+  for k in sorted({r['round'] for r in records if r.get('pair') == pair}):
+    rs = [r for r in records if r.get('pair') == pair and r.get('round') == k]
+    a = next((r for r in rs if _matches(r, ours)), None)
+    b = next((r for r in rs if _matches(r, other)), None)
+    if a and b:
+      out.append((a, b))
+  return out
+
+
+def _geomean(values) -> float:
+  return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def _compare(records, pair, ours, other):
+  """(speed-up, [one per round]): each round's official-over-ours time, and their geometric
+  mean, so a drift of the machine over the rounds (which ran in opposite orders) cancels. From
+  records without rounds: the fastest of each side, as one value. (None, []) if a side is
+  missing."""
+  rounds = [_speedup(a, b) for a, b in _rounds(records, pair, ours, other)]
+  if rounds:
+    return _geomean(rounds), rounds
+  a, b = _best(_cold(records), **ours), _best(records, **other)
+  return (_speedup(a, b), []) if a and b else (None, [])
+
+
+def _with_rounds(value, rounds, fmt) -> str:
+  if len(rounds) < 2:
+    return fmt.format(value)
+  return f"{fmt.format(value)} (rounds: {', '.join(fmt.format(v) for v in rounds)})"
+
+
+F32 = dict(compute_dtype='float32', remat=False)
+# The back-to-back comparisons (bench/run_all.py paired_cases): pair -> what, ours, the other side.
+PAIRS = [(f'{config} b{batch}', what, dict(ours, config=f'{config}.py', batch_size=batch),
+          dict(other, config=f'{config}.py', batch_size=batch))
+         for config, batch in (('tiny', 16), ('cifar10', 8))
+         for what, ours, other in (
+             ('train', dict(bench='train_step', devices=1, **F32), dict(bench='official_train_step')),
+             ('sampler (T steps)', dict(bench='inpaint', method='sampler'),
+              dict(bench='official_sampler')))]
+
+
 def _targets_section(records, train, warm) -> list[str]:
   """The performance targets, each with the figure of this run that decides it."""
-  f32 = dict(compute_dtype='float32', remat=False)
   rows = []
 
-  def row(target, value, fmt, ok):
-    rows.append([target, '-' if value is None else fmt.format(value),
+  def row(target, value, fmt, ok, rounds=()):
+    rows.append([target, '-' if value is None else _with_rounds(value, rounds, fmt),
                  '-' if value is None else ('yes' if ok(value) else '**no**')])
 
-  for config, batch, goal in (('cifar10.py', 8, 1.5), ('tiny.py', 16, 3.0)):
-    row(f'{config} b{batch} train images/s >= {goal}x official',
-        _ratio(records, 'train_step', 'official_train_step', config, batch, **f32), '{:.2f}x',
-        lambda v, g=goal: v >= g)
-  cifar = _best(train, config='cifar10.py', batch_size=8, **f32)
-  row('cifar10.py b8 train step >= 60% of the matmul peak',
-      cifar and cifar['share_of_matmul_peak'], '{:.0%}', lambda v: v >= 0.6)
-  for config, batch in (('tiny.py', 16), ('cifar10.py', 8)):
-    row(f'{config} b{batch} sampler images/s >= 1.5x official',
-        _ratio(records, 'inpaint', 'official_sampler', config, batch, method='sampler'),
-        '{:.2f}x', lambda v: v >= 1.5)
+  goals = {('tiny.py', 'train'): 3.0}
+  for pair, what, ours, other in PAIRS:
+    goal = goals.get((ours['config'], what), 1.5)
+    speedup, rounds = _compare(records, pair, ours, other)
+    row(f"{ours['config']} b{ours['batch_size']} {what.split()[0]} images/s >= {goal}x official",
+        speedup, '{:.2f}x', lambda v, g=goal: v >= g, rounds)
+  shares = [r['share_of_matmul_peak'] for r in _cold(records) if r.get('bench') == 'train_step'
+            and _matches(r, dict(config='cifar10.py', batch_size=8, devices=1, **F32))]
+  row('cifar10.py b8 train step >= 60% of the matmul peak (1 device)',
+      sum(shares) / len(shares) if shares else None, '{:.0%}', lambda v: v >= 0.6, shares)
   for config, batch, rs, limit, what in (
       ('cifar10.py', 8, train, 60, 'cold'), ('cifar10.py', 8, warm, 5, 'warm'),
       ('tiny.py', 16, train, 20, 'cold')):
@@ -151,9 +200,15 @@ def _targets_section(records, train, warm) -> list[str]:
     row(f'{config} b{batch} step compile, {what} < {limit} s (init and all step programs ready; '
         f'first step ready after {first[0] if first else "-"} s)', times[0] if times else None, '{} s',
         lambda v, l=limit: v < l)
-  for loop in (r for r in records if r.get('bench') == 'train_loop'):
+  loop_rounds = _rounds(records, 'train loop demo', dict(bench='train_loop'), dict(bench='train_step'))
+  if loop_rounds:
+    ratios = [_speedup(loop, bare) for loop, bare in loop_rounds]
+    loop = loop_rounds[0][0]
+    row(f"training loop within 5% of the bare step ({loop['config']}, {loop['devices']} devices)",
+        _geomean(ratios), '{:.0%}', lambda v: v >= 0.95, ratios)
+  for loop in (r for r in records if r.get('bench') == 'train_loop' and not loop_rounds):
     bare = _best(train, config=loop['config'], batch_size=loop['batch_size'],
-                 devices=loop['devices'], **f32)
+                 devices=loop['devices'], **F32)
     row(f"training loop within 5% of the bare step ({loop['config']}, {loop['devices']} devices)",
         bare and loop['images_per_s'] / bare['images_per_s'], '{:.0%}', lambda v: v >= 0.95)
   for r in (r for r in records if r.get('bench') == 'inpaint' and r['method'] == 'conditional'):
@@ -164,7 +219,10 @@ def _targets_section(records, train, warm) -> list[str]:
   if not rows:
     return []
   return ['## Targets', '', 'Each decided by a figure of the tables below (`-`: not in these '
-          'results).', '', _table(['target', 'measured', 'met'], rows), '']
+          'results). A comparison timed in rounds (ours and the official code, the loop and the '
+          'bare step, back to back, in the opposite order in the second round: the machine\'s '
+          'speed drifts between processes) gives the geometric mean of its rounds\' ratios, '
+          'each round in brackets.', '', _table(['target', 'measured', 'met'], rows), '']
 
 
 def _official_section(records) -> list[str]:
@@ -172,22 +230,24 @@ def _official_section(records) -> list[str]:
   official = [r for r in records if r.get('bench', '').startswith('official_')]
   if not official:
     return []
+  pairs = []  # (what, ours, official, round)
+  for pair, what, ours, other in PAIRS:
+    pairs += [(what, a, b, a['round']) for a, b in _rounds(records, pair, ours, other)]
+  if not pairs:  # records from before the rounds: ours at its fastest device count
+    for off in official:
+      what = 'train' if off['bench'] == 'official_train_step' else 'sampler (T steps)'
+      match = (dict(bench='train_step', **F32) if what == 'train'
+               else dict(bench='inpaint', method='sampler'))
+      ours = _best(_cold(records), config=off['config'], batch_size=off['batch_size'], **match)
+      if ours:
+        pairs.append((what, ours, off, '-'))
   rows = []
-  for off in official:
-    what = 'train' if off['bench'] == 'official_train_step' else 'sampler (T steps)'
-    if what == 'train':
-      ours = _best(_cold(records), bench='train_step', config=off['config'],
-                   batch_size=off['batch_size'], compute_dtype='float32', remat=False)
-    else:
-      ours = _best(records, bench='inpaint', method='sampler', config=off['config'],
-                   batch_size=off['batch_size'])
-    if ours is None:
-      continue
+  for what, ours, off, round_ in pairs:
     devices = f", {ours['devices']} device(s)" if 'devices' in ours else ''
     # The same model and step, so XLA's FLOP count of ours also counts the official one's work.
     off_share = (f"{ours['gflop_per_step'] / off['ms_per_step'] * 1e3 / off['matmul_gflops']:.3f}"
                  if 'gflop_per_step' in ours and off.get('ms_per_step') else '-')
-    rows.append([off['config'], off['batch_size'], what,
+    rows.append([off['config'], off['batch_size'], what, round_,
                  f"{ours['images_per_s']}{devices}", off['images_per_s'],
                  f"**{_speedup(ours, off):.2f}x**",
                  ours.get('share_of_matmul_peak', '-'), off_share, _machine(ours),
@@ -196,9 +256,10 @@ def _official_section(records) -> list[str]:
           f"{official[0]['implementation']} with {official[0]['torch_threads']} threads: "
           'NVlabs/denoising-diffusion-gan unchanged on its CPU code path, timed by '
           '`bench/official_torch.py` (its training-loop body and `sample_from_model`, R1 on the '
-          'same steps as ours). Ours: the fastest device count measured. images/s, higher is '
-          'better.', '',
-          _table(['config', 'batch', 'what', 'ours images/s', 'official images/s',
+          'same steps as ours). Each round times ours and the official code back to back (round '
+          '1: ours first; round 2: the official code first). images/s, higher is better; '
+          '`machine` is ours, with the matmul peak of its process.', '',
+          _table(['config', 'batch', 'what', 'round', 'ours images/s', 'official images/s',
                   'ours / official', 'share of peak: ours', 'official', 'machine',
                   'commands (ours / official)'],
                  rows), '']
@@ -223,10 +284,32 @@ def _compile_section(train, warm) -> list[str]:
           'persistent compilation cache (train.py has it on by default), i.e. a resume or a '
           'rerun.', '',
           _table(['config', 'batch', 'devices', 'cache', 'init', 'D phase (R1)', 'update',
-                  'D phase (no R1)', 'all ready', 'first step ready'], rows), '']
+                  'D phase (no R1)', 'all ready', 'first step ready'], rows), ''] + _parts(train + warm)
 
 
-def render(records, out_dir) -> str:
+def _parts(train) -> list[str]:
+  """Where each program's compile went (bench/train_step.py compile_parts_s)."""
+  programs = (('init', 'init'), ('d_phase_r1', 'D phase (R1)'), ('update', 'update'),
+              ('d_phase_no_r1', 'D phase (no R1)'))
+  rows = [[r['config'], r['batch_size'], r['devices'], 'warm' if r.get('compilation_cache') else 'cold']
+          + [' / '.join(str(r['compile_parts_s'].get(p, {}).get(k, '-')) for k in ('trace', 'lower', 'xla'))
+             for p, _ in programs]
+          for r in train if r.get('compile_parts_s')]
+  if not rows:
+    return []
+  return ['Where each program\'s time went: seconds of tracing (Python), lowering to StableHLO, '
+          'and XLA (a compile, or with a warm cache the load of the cached executable), from '
+          'JAX\'s own `jax.monitoring` events. Each is its own thread\'s time: init traces in the '
+          'main thread while the step programs trace in another and compile in a third, so they '
+          'overlap and do not add up to the wall times above.', '',
+          _table(['config', 'batch', 'devices', 'cache'] + [f'{name}: trace / lower / XLA'
+                                                              for _, name in programs], rows), '']
+
+
+def render(everything, out_dir) -> str:
+  # Later rounds of the back-to-back comparisons (bench/run_all.py paired_cases) count in the
+  # targets, the comparison with the official code and the loop section; the rest shows round 1.
+  records = [r for r in everything if r.get('round', 0) <= 1]
   lines = ['# Performance', '',
            f'Regenerate with `{RUN_CMD}` (runs `bench/run_all.py`, then this report). Each row '
            'names its machine: CPU model, device kind and the float32 matmul peak measured in the '
@@ -234,8 +317,8 @@ def render(records, out_dir) -> str:
   failed = [r for r in records if r.get('status')]
   warm = [r for r in records if r.get('bench') == 'train_step' and r.get('compilation_cache')]
   train = [r for r in _cold(records) if r.get('bench') == 'train_step']
-  lines += _targets_section(records, train, warm)
-  lines += _official_section(records)
+  lines += _targets_section(everything, train, warm)
+  lines += _official_section(everything)
   lines += _compile_section(train, warm)
   if train:
     lines += ['## Train step (bare jitted step, random images, lazy R1 mixed in)', '',
@@ -246,17 +329,20 @@ def render(records, out_dir) -> str:
                        r['achieved_gflop_per_s'], r.get('share_of_matmul_peak', ''),
                        r['compile_s'], r['peak_rss_mib'], _machine(r), f"`{r['command']}`"]
                       for r in train]), '']
-  loops = [r for r in records if r.get('bench') == 'train_loop']
+  loops = [r for r in everything if r.get('bench') == 'train_loop']
   if loops:
     lines += ['## Training loop against the bare step', '']
   for loop in loops:
-    bare = [r for r in train if r['config'] == loop['config'] and r['devices'] == loop['devices']
-            and r['batch_size'] == loop['batch_size']]
-    lines += [f"`{loop['command']}`: {loop['ms_per_step']} ms/step ({loop['images_per_s']} "
+    bare = [r for r in everything if r.get('bench') == 'train_step' and _matches(
+        r, dict(config=loop['config'], devices=loop['devices'], batch_size=loop['batch_size'],
+                pair=loop.get('pair'), round=loop.get('round'), compilation_cache=False))]
+    when = f" (round {loop['round']})" if loop.get('round') else ''
+    lines += [f"`{loop['command']}`{when}: {loop['ms_per_step']} ms/step ({loop['images_per_s']} "
               f"images/s) in the loop with the input pipeline, masks, logging and checkpoints"
-              + (f"; the bare step: {bare[0]['ms_per_step']} ms/step, so the loop runs at "
-                 f"{bare[0]['ms_per_step'] / loop['ms_per_step']:.0%} of the bare step's speed."
-                 if bare else '.'), '']
+              + (f"; the bare step{', timed next to it' if when else ''}: "
+                 f"{bare[0]['ms_per_step']} ms/step, so the "
+                 f"loop runs at {bare[0]['ms_per_step'] / loop['ms_per_step']:.0%} of the bare "
+                 "step's speed." if bare else '.'), '']
   inp = [r for r in records if r.get('bench') == 'inpaint']
   if inp:
     lines += ['## Sampling and inpainting latency', '',

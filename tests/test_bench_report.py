@@ -1,0 +1,52 @@
+"""bench/run_all.py's back-to-back rounds and how bench/report.py decides a target from them."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'bench'))
+import report  # pylint: disable=g-import-not-at-top,wrong-import-position
+import run_all  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def test_rounds_run_back_to_back_in_opposite_orders():
+  cases = run_all.paired_cases('/official', rounds=2)
+  names = [c.name for c in cases if c.pair == 'cifar10 b8']
+  assert names == ['cifar10 b8 d1', 'sampler cifar10 b8', 'official cifar10 b8',
+                   'official cifar10 b8 (round 2)', 'sampler cifar10 b8 (round 2)',
+                   'cifar10 b8 d1 (round 2)']
+  loop = [(c.name, c.round) for c in cases if c.pair == 'train loop demo']
+  assert loop == [('demo b16 d2', 1), ('train loop demo', 1), ('train loop demo (round 2)', 2),
+                  ('demo b16 d2 (round 2)', 2)]
+  # Without the official code there is nothing to pair ours with: one round of ours.
+  alone = [c.name for c in run_all.paired_cases('', rounds=2) if c.pair == 'tiny b16']
+  assert alone == ['tiny b16 d1', 'sampler tiny b16']
+  suite = [c.name for c in run_all.cpu_suite('/official')]
+  assert len(suite) == len(set(suite))
+
+
+def _records(ours_ms, official_ms):
+  out = []
+  for k, (a, b) in enumerate(zip(ours_ms, official_ms), start=1):
+    common = dict(config='cifar10.py', batch_size=8, pair='cifar10 b8', round=k)
+    out += [dict(common, bench='train_step', devices=1, compute_dtype='float32', remat=False,
+                 ms_per_step=a, images_per_s=8e3 / a, compilation_cache=False,
+                 share_of_matmul_peak=0.5),
+            dict(common, bench='official_train_step', ms_per_step=b, images_per_s=8e3 / b)]
+  return out
+
+
+def test_a_drifting_machine_cancels_in_the_geometric_mean_of_rounds():
+  (ours, other), = [(o, t) for pair, what, o, t in report.PAIRS
+                     if pair == 'cifar10 b8' and what == 'train']
+  # Round 1 on a machine 1.5x slower than in round 2, both sides alike: 2.0x in each round,
+  # where ours of round 2 against the official code of round 1 would read 3.0x.
+  speedup, rounds = report._compare(_records([3000.0, 2000.0], [6000.0, 4000.0]), 'cifar10 b8',
+                                    ours, other)
+  assert rounds == pytest.approx([2.0, 2.0]) and speedup == pytest.approx(2.0)
+  # Rounds that disagree: their geometric mean, each round shown beside it.
+  speedup, rounds = report._compare(_records([1000.0, 1000.0], [1000.0, 4000.0]), 'cifar10 b8',
+                                    ours, other)
+  assert speedup == pytest.approx(2.0) and rounds == pytest.approx([1.0, 4.0])
+  text = '\n'.join(report._targets_section(_records([1000.0, 1000.0], [1000.0, 4000.0]), [], []))
+  assert '| cifar10.py b8 train images/s >= 1.5x official | 2.00x (rounds: 1.00x, 4.00x) | yes |' in text
