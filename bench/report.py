@@ -110,12 +110,6 @@ def _best(records, **match):
   return max(rs, key=lambda r: r['images_per_s']) if rs else None
 
 
-def _ratio(records, bench, official_bench, config, batch, **ours_match):
-  ours = _best(_cold(records), bench=bench, config=config, batch_size=batch, **ours_match)
-  off = _best(records, bench=official_bench, config=config, batch_size=batch)
-  return _speedup(ours, off) if ours and off else None
-
-
 def _speedup(ours, official) -> float:
   """Official time over ours for the same batch (unrounded, unlike images/s)."""
   key = 'ms_per_step' if 'ms_per_step' in official else 'ms_per_call'
@@ -167,7 +161,8 @@ PAIRS = [(f'{config} b{batch}', what, dict(ours, config=f'{config}.py', batch_si
           dict(other, config=f'{config}.py', batch_size=batch))
          for config, batch in (('tiny', 16), ('cifar10', 8))
          for what, ours, other in (
-             ('train', dict(bench='train_step', devices=1, **F32), dict(bench='official_train_step')),
+             ('train', dict(bench='train_step', devices=1, **F32),
+              dict(bench='official_train_step')),
              ('sampler (T steps)', dict(bench='inpaint', method='sampler'),
               dict(bench='official_sampler')))]
 
@@ -200,7 +195,8 @@ def _targets_section(records, train, warm) -> list[str]:
     row(f'{config} b{batch} step compile, {what} < {limit} s (init and all step programs ready; '
         f'first step ready after {first[0] if first else "-"} s)', times[0] if times else None, '{} s',
         lambda v, l=limit: v < l)
-  loop_rounds = _rounds(records, 'train loop demo', dict(bench='train_loop'), dict(bench='train_step'))
+  loop_rounds = _rounds(records, 'train loop demo', dict(bench='train_loop'),
+                        dict(bench='train_step'))
   if loop_rounds:
     ratios = [_speedup(loop, bare) for loop, bare in loop_rounds]
     loop = loop_rounds[0][0]
@@ -284,16 +280,18 @@ def _compile_section(train, warm) -> list[str]:
           'persistent compilation cache (train.py has it on by default), i.e. a resume or a '
           'rerun.', '',
           _table(['config', 'batch', 'devices', 'cache', 'init', 'D phase (R1)', 'update',
-                  'D phase (no R1)', 'all ready', 'first step ready'], rows), ''] + _parts(train + warm)
+                  'D phase (no R1)', 'all ready', 'first step ready'], rows), ''
+          ] + _parts(train + warm)
 
 
 def _parts(train) -> list[str]:
   """Where each program's compile went (bench/train_step.py compile_parts_s)."""
   programs = (('init', 'init'), ('d_phase_r1', 'D phase (R1)'), ('update', 'update'),
               ('d_phase_no_r1', 'D phase (no R1)'))
-  rows = [[r['config'], r['batch_size'], r['devices'], 'warm' if r.get('compilation_cache') else 'cold']
-          + [' / '.join(str(r['compile_parts_s'].get(p, {}).get(k, '-')) for k in ('trace', 'lower', 'xla'))
-             for p, _ in programs]
+  cell = lambda part: ' / '.join(str(part.get(k, '-')) for k in ('trace', 'lower', 'xla'))
+  rows = [[r['config'], r['batch_size'], r['devices'],
+           'warm' if r.get('compilation_cache') else 'cold']
+          + [cell(r['compile_parts_s'].get(p, {})) for p, _ in programs]
           for r in train if r.get('compile_parts_s')]
   if not rows:
     return []

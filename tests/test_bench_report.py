@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'bench'))
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(_REPO, 'bench'))
 import report  # pylint: disable=g-import-not-at-top,wrong-import-position
 import run_all  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -49,4 +50,5 @@ def test_a_drifting_machine_cancels_in_the_geometric_mean_of_rounds():
                                     ours, other)
   assert speedup == pytest.approx(2.0) and rounds == pytest.approx([1.0, 4.0])
   text = '\n'.join(report._targets_section(_records([1000.0, 1000.0], [1000.0, 4000.0]), [], []))
-  assert '| cifar10.py b8 train images/s >= 1.5x official | 2.00x (rounds: 1.00x, 4.00x) | yes |' in text
+  assert ('| cifar10.py b8 train images/s >= 1.5x official | 2.00x (rounds: 1.00x, 4.00x) | yes |'
+          in text)
