@@ -75,9 +75,11 @@ def main(_):
     t0 = time.perf_counter()
     jax.block_until_ready(fn())
     first_call = time.perf_counter() - t0
+    peak_before = machine.matmul_gflops()
     seconds = _median_seconds(lambda: jax.block_until_ready(fn()), _REPS.value)
+    info = machine.describe(peak_before)  # the peak around this case's timing
     print(json.dumps(dict(
-        common, bench='inpaint', method=method, nfe=nfe,
+        common, **info, bench='inpaint', method=method, nfe=nfe,
         ms_per_call=round(seconds * 1e3, 2), ms_per_image=round(seconds * 1e3 / batch, 3),
         images_per_s=round(batch / seconds, 1), ms_per_nfe=round(seconds * 1e3 / nfe, 2),
         first_call_s=round(first_call, 2), gflop_per_nfe=round(gflop_per_nfe, 3),

@@ -145,12 +145,13 @@ def main(_):
 
   for s in range(_WARMUP.value):
     iteration(s)
+  peak_before = machine.matmul_gflops()
   t0 = time.perf_counter()
   for s in range(_WARMUP.value, _WARMUP.value + _STEPS.value):
     iteration(s)
   seconds = (time.perf_counter() - t0) / _STEPS.value
 
-  info = machine.describe()
+  info = machine.describe(peak_before)
   common = dict(config=os.path.basename(config_flags.get_config_filename(flags.FLAGS['config'])),
                 batch_size=batch, implementation=f'official PyTorch {torch.__version__}',
                 torch_threads=torch.get_num_threads(), **info)
@@ -171,13 +172,14 @@ def main(_):
   sample()
   first_call = time.perf_counter() - t0
   times = []
+  peak_before = machine.matmul_gflops()
   for _ in range(_SAMPLE_REPS.value):
     t0 = time.perf_counter()
     sample()
     times.append(time.perf_counter() - t0)
   seconds = statistics.median(times)
   print(json.dumps(dict(
-      common, bench='official_sampler', nfe=args.num_timesteps,
+      common, **machine.describe(peak_before), bench='official_sampler', nfe=args.num_timesteps,
       ms_per_call=round(seconds * 1e3, 2), ms_per_image=round(seconds * 1e3 / batch, 3),
       images_per_s=round(batch / seconds, 1), first_call_s=round(first_call, 2))), flush=True)
 

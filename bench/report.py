@@ -25,7 +25,11 @@ def _load(paths):
 
 
 def _machine(r):
-  return f"{r.get('cpu', '?')}, {r.get('device', '?')}, matmul {r.get('matmul_gflops', '?')} GFLOP/s"
+  """CPU, device and the matmul peak (with the two measurements around the timed work)."""
+  around = r.get('matmul_gflops_range')
+  around = f" ({around[0]} before, {around[1]} after)" if around else ''
+  return (f"{r.get('cpu', '?')}, {r.get('device', '?')}, matmul {r.get('matmul_gflops', '?')} "
+          f"GFLOP/s{around}")
 
 
 def _table(header, rows):
@@ -311,7 +315,8 @@ def render(everything, out_dir) -> str:
   lines = ['# Performance', '',
            f'Regenerate with `{RUN_CMD}` (runs `bench/run_all.py`, then this report). Each row '
            'names its machine: CPU model, device kind and the float32 matmul peak measured in the '
-           'same process; `share` is achieved GFLOP/s (XLA cost analysis) over that peak.', '']
+           'same process, right before and right after the timed work (their mean; the machine\'s '
+           'speed drifts); `share` is achieved GFLOP/s (XLA cost analysis) over that peak.', '']
   failed = [r for r in records if r.get('status')]
   warm = [r for r in records if r.get('bench') == 'train_step' and r.get('compilation_cache')]
   train = [r for r in _cold(records) if r.get('bench') == 'train_step']

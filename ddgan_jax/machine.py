@@ -46,8 +46,18 @@ def xla_gflops(program) -> float:
   return float(cost.get('flops', 0.0)) / 1e9 if cost else 0.0
 
 
-def describe() -> dict:
-  """{'cpu', 'device', 'num_devices', 'matmul_gflops'} of this process's machine."""
+def describe(peak_before: float | None = None) -> dict:
+  """{'cpu', 'device', 'num_devices', 'matmul_gflops'} of this process's machine.
+
+  The matmul peak is measured now. With `peak_before` (`matmul_gflops()` measured right before
+  the timed work, so this call, right after it, brackets it), 'matmul_gflops' is the mean of the
+  two and 'matmul_gflops_range' both, since a shared machine's speed can drift within a process.
+  """
   dev = jax.devices()[0]
-  return dict(cpu=cpu_model(), device=f'{dev.platform}:{dev.device_kind}',
-              num_devices=jax.device_count(), matmul_gflops=round(matmul_gflops(), 1))
+  peak = matmul_gflops()
+  out = dict(cpu=cpu_model(), device=f'{dev.platform}:{dev.device_kind}',
+             num_devices=jax.device_count(), matmul_gflops=round(peak, 1))
+  if peak_before is not None:
+    out.update(matmul_gflops=round((peak_before + peak) / 2, 1),
+               matmul_gflops_range=[round(peak_before, 1), round(peak, 1)])
+  return out
