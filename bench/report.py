@@ -317,7 +317,7 @@ def render(everything, out_dir) -> str:
            'names its machine: CPU model, device kind and the float32 matmul peak measured in the '
            'same process, right before and right after the timed work (their mean; the machine\'s '
            'speed drifts); `share` is achieved GFLOP/s (XLA cost analysis) over that peak.', '']
-  failed = [r for r in records if r.get('status')]
+  failed = [r for r in everything if r.get('status')]
   warm = [r for r in records if r.get('bench') == 'train_step' and r.get('compilation_cache')]
   train = [r for r in _cold(records) if r.get('bench') == 'train_step']
   lines += _targets_section(everything, train, warm)
@@ -361,7 +361,7 @@ def render(everything, out_dir) -> str:
                       for r in inp]), '']
   for title, path in _plots(records, out_dir):
     lines += [f'## {title}', '', f'![{title}]({path})', '']
-  missing = _not_run(records)
+  missing = _not_run(everything)
   if missing:
     lines += ['## Suite cases not in these results', '',
               'Not run for this file (run `make bench` for the whole suite): ' +
