@@ -108,12 +108,6 @@ def _cold(records):
   return [r for r in records if not r.get('compilation_cache')]
 
 
-def _best(records, **match):
-  """The fastest record (images/s) whose fields equal `match`, or None."""
-  rs = [r for r in records if all(r.get(k) == v for k, v in match.items())]
-  return max(rs, key=lambda r: r['images_per_s']) if rs else None
-
-
 def _speedup(ours, official) -> float:
   """Official time over ours for the same batch (unrounded, unlike images/s)."""
   key = 'ms_per_step' if 'ms_per_step' in official else 'ms_per_call'
@@ -142,15 +136,11 @@ def _geomean(values) -> float:
 
 
 def _compare(records, pair, ours, other):
-  """(speed-up, [one per round]): each round's official-over-ours time, and their geometric
-  mean, so a drift of the machine over the rounds (which ran in opposite orders) cancels. From
-  records without rounds: the fastest of each side, as one value. (None, []) if a side is
-  missing."""
+  """(speed-up, [one per round]): each round's other-over-ours time, and their geometric mean,
+  so a drift of the machine over the rounds (which ran in opposite orders) cancels; (None, [])
+  without a round that has both sides."""
   rounds = [_speedup(a, b) for a, b in _rounds(records, pair, ours, other)]
-  if rounds:
-    return _geomean(rounds), rounds
-  a, b = _best(_cold(records), **ours), _best(records, **other)
-  return (_speedup(a, b), []) if a and b else (None, [])
+  return (_geomean(rounds), rounds) if rounds else (None, [])
 
 
 def _with_rounds(value, rounds, fmt) -> str:
@@ -169,6 +159,10 @@ PAIRS = [(f'{config} b{batch}', what, dict(ours, config=f'{config}.py', batch_si
               dict(bench='official_train_step')),
              ('sampler (T steps)', dict(bench='inpaint', method='sampler'),
               dict(bench='official_sampler')))]
+# The training loop against the bare step it runs, timed back to back the same way.
+LOOP = ('train loop demo', dict(bench='train_loop', config='fashion_mnist_inpaint.py'),
+        dict(bench='train_step', config='fashion_mnist_inpaint.py', batch_size=16, devices=2,
+             **F32))
 
 
 def _targets_section(records, train, warm) -> list[str]:
@@ -199,18 +193,9 @@ def _targets_section(records, train, warm) -> list[str]:
     row(f'{config} b{batch} step compile, {what} < {limit} s (init and all step programs ready; '
         f'first step ready after {first[0] if first else "-"} s)', times[0] if times else None, '{} s',
         lambda v, l=limit: v < l)
-  loop_rounds = _rounds(records, 'train loop demo', dict(bench='train_loop'),
-                        dict(bench='train_step'))
-  if loop_rounds:
-    ratios = [_speedup(loop, bare) for loop, bare in loop_rounds]
-    loop = loop_rounds[0][0]
-    row(f"training loop within 5% of the bare step ({loop['config']}, {loop['devices']} devices)",
-        _geomean(ratios), '{:.0%}', lambda v: v >= 0.95, ratios)
-  for loop in (r for r in records if r.get('bench') == 'train_loop' and not loop_rounds):
-    bare = _best(train, config=loop['config'], batch_size=loop['batch_size'],
-                 devices=loop['devices'], **F32)
-    row(f"training loop within 5% of the bare step ({loop['config']}, {loop['devices']} devices)",
-        bare and loop['images_per_s'] / bare['images_per_s'], '{:.0%}', lambda v: v >= 0.95)
+  ratio, rounds = _compare(records, *LOOP)
+  row(f"training loop within 5% of the bare step ({LOOP[2]['config']}, {LOOP[2]['devices']} "
+      'devices)', ratio, '{:.0%}', lambda v: v >= 0.95, rounds)
   for r in (r for r in records if r.get('bench') == 'inpaint' and r['method'] == 'conditional'):
     row(f"conditional inpainting {r['image_size']} px: NFE = T, >= 500x fewer than RePaint's "
         f"2,410 ({r['ms_per_image']} ms/image end to end; {r['ms_per_nfe']} ms per network "
@@ -230,24 +215,14 @@ def _official_section(records) -> list[str]:
   official = [r for r in records if r.get('bench', '').startswith('official_')]
   if not official:
     return []
-  pairs = []  # (what, ours, official, round)
-  for pair, what, ours, other in PAIRS:
-    pairs += [(what, a, b, a['round']) for a, b in _rounds(records, pair, ours, other)]
-  if not pairs:  # records from before the rounds: ours at its fastest device count
-    for off in official:
-      what = 'train' if off['bench'] == 'official_train_step' else 'sampler (T steps)'
-      match = (dict(bench='train_step', **F32) if what == 'train'
-               else dict(bench='inpaint', method='sampler'))
-      ours = _best(_cold(records), config=off['config'], batch_size=off['batch_size'], **match)
-      if ours:
-        pairs.append((what, ours, off, '-'))
   rows = []
-  for what, ours, off, round_ in pairs:
+  for what, ours, off in ((what, a, b) for pair, what, ours, other in PAIRS
+                          for a, b in _rounds(records, pair, ours, other)):
     devices = f", {ours['devices']} device(s)" if 'devices' in ours else ''
     # The same model and step, so XLA's FLOP count of ours also counts the official one's work.
     off_share = (f"{ours['gflop_per_step'] / off['ms_per_step'] * 1e3 / off['matmul_gflops']:.3f}"
                  if 'gflop_per_step' in ours and off.get('ms_per_step') else '-')
-    rows.append([off['config'], off['batch_size'], what, round_,
+    rows.append([off['config'], off['batch_size'], what, ours['round'],
                  f"{ours['images_per_s']}{devices}", off['images_per_s'],
                  f"**{_speedup(ours, off):.2f}x**",
                  ours.get('share_of_matmul_peak', '-'), off_share, _machine(ours),

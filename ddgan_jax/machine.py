@@ -51,7 +51,7 @@ def describe(peak_before: float | None = None) -> dict:
 
   The matmul peak is measured now. With `peak_before` (`matmul_gflops()` measured right before
   the timed work, so this call, right after it, brackets it), 'matmul_gflops' is the mean of the
-  two and 'matmul_gflops_range' both, since a shared machine's speed can drift within a process.
+  two and 'matmul_gflops_range' both, since a machine's speed can drift within a process.
   """
   dev = jax.devices()[0]
   peak = matmul_gflops()
