@@ -13,7 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ddgan_jax.models import layers
+from ddgan_jax.models import conv, layers
 
 STDDEV_GROUP = 4
 
@@ -28,10 +28,8 @@ def _conv(features: int, kernel: int, *, init_scale: float = 1.0, use_bias: bool
   if kernel == 1:
     return layers.Conv1x1(features, use_bias=use_bias, kernel_init=layers.dense_init(init_scale),
                           name=name)
-  pad = kernel // 2
-  return nn.Conv(features, (kernel, kernel), padding=((pad, pad), (pad, pad)),
-                 use_bias=use_bias, kernel_init=layers.dense_init(init_scale),
-                 bias_init=nn.initializers.zeros, name=name)
+  return conv.Conv(features, kernel, use_bias=use_bias, kernel_init=layers.dense_init(init_scale),
+                   bias_init=nn.initializers.zeros, name=name)
 
 
 def _dense(features: int, name: str | None = None) -> nn.Dense:

@@ -18,6 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ddgan_jax.models import conv
+
 Initializer = Callable[..., jax.Array]
 FirKernel = Sequence[int]
 
@@ -335,11 +337,10 @@ class AdaptiveGroupNorm(nn.Module):
 
 # ----------------------------------------------------------------------------- convolutions
 
-def conv3x3(features: int, init_scale: float = 1.0, name: str | None = None) -> nn.Conv:
+def conv3x3(features: int, init_scale: float = 1.0, name: str | None = None) -> conv.Conv:
   """3x3 conv, stride 1, zero padding 1, DDPM init, zero bias."""
-  return nn.Conv(features, (3, 3), padding=((1, 1), (1, 1)),
-                 kernel_init=default_init(init_scale), bias_init=nn.initializers.zeros,
-                 name=name)
+  return conv.Conv(features, 3, kernel_init=default_init(init_scale),
+                   bias_init=nn.initializers.zeros, name=name)
 
 
 class Conv1x1(nn.Module):
