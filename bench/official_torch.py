@@ -13,19 +13,18 @@ Two JSON lines: the train step, the body of `train_ddgan.py`'s iteration loop wi
 functions (D on real with lazy R1, D on fake, Adam; G, Adam with EMA) on random images, with R1
 on the same steps as ours; and its `sample_from_model` (the T-step sampler).
 """
-import argparse
 import json
 import os
 import resource
 import statistics
 import sys
 import time
-import types
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 _REPO = flags.DEFINE_string('official_repo', '', 'Checkout of NVlabs/denoising-diffusion-gan.')
 _CONFIG = config_flags.DEFINE_config_file('config', 'configs/tiny.py', 'Our config file.')
@@ -36,63 +35,21 @@ _SAMPLE_REPS = flags.DEFINE_integer('sample_reps', 5, 'Timed sampler calls (medi
 _THREADS = flags.DEFINE_integer('threads', 0, 'torch threads (0: one per core).')
 
 
-class _Empty(types.ModuleType):
-  """A module whose every attribute is None: stands in for the data-loading imports."""
-
-  def __getattr__(self, name):
-    if name.startswith('__'):
-      raise AttributeError(name)
-    return None
-
-
-def import_official(repo: str):
-  """train_ddgan, NCSNpp, the discriminators and EMA from `repo`, on the CPU code path."""
-  import torch.utils.cpp_extension  # pylint: disable=g-import-not-at-top
-  torch.utils.cpp_extension.load = lambda *a, **k: None  # CUDA ops: CPU tensors never use them
-  for name in ('torchvision', 'torchvision.transforms', 'torchvision.datasets', 'datasets_prep',
-               'datasets_prep.lsun', 'datasets_prep.stackmnist_data',
-               'datasets_prep.lmdb_datasets'):
-    sys.modules.setdefault(name, _Empty(name))
-  sys.path.insert(0, os.path.abspath(repo))
-  import train_ddgan  # pylint: disable=g-import-not-at-top
-  from EMA import EMA  # pylint: disable=g-import-not-at-top
-  from score_sde.models import discriminator  # pylint: disable=g-import-not-at-top
-  from score_sde.models.ncsnpp_generator_adagn import NCSNpp  # pylint: disable=g-import-not-at-top
-  return train_ddgan, NCSNpp, discriminator, EMA
-
-
-def official_args(config, batch: int) -> argparse.Namespace:
-  """Our config as the official train_ddgan.py options (architecture defaults are its own)."""
-  m, d, o = config.model, config.diffusion, config.optim
-  return argparse.Namespace(
-      image_size=config.data.image_size, num_channels=config.data.num_channels,
-      centered=m.centered, use_geometric=d.use_geometric, beta_min=d.beta_min,
-      beta_max=d.beta_max, num_channels_dae=m.nf, n_mlp=m.n_mlp, ch_mult=list(m.ch_mult),
-      num_res_blocks=m.num_res_blocks, attn_resolutions=tuple(m.attn_resolutions),
-      dropout=m.dropout, resamp_with_conv=m.resamp_with_conv, conditional=True, fir=True,
-      fir_kernel=list(m.fir_kernel), skip_rescale=m.skip_rescale, resblock_type='biggan',
-      progressive='none', progressive_input='residual', progressive_combine='sum',
-      embedding_type='positional', fourier_scale=16., not_use_tanh=m.not_use_tanh,
-      nz=m.nz, num_timesteps=d.num_timesteps, z_emb_dim=m.z_emb_dim, t_emb_dim=m.t_emb_dim,
-      batch_size=batch, ngf=m.ngf, lr_g=o.lr_g, lr_d=o.lr_d, beta1=o.beta1, beta2=o.beta2,
-      use_ema=True, ema_decay=o.ema_decay, r1_gamma=o.r1_gamma, lazy_reg=o.lazy_reg or None,
-      disc=m.disc)
-
-
 def main(_):
   logging.set_verbosity(logging.WARNING)
   if not _REPO.value or not os.path.isfile(os.path.join(_REPO.value, 'train_ddgan.py')):
     raise app.UsageError('--official_repo must be a checkout of NVlabs/denoising-diffusion-gan')
   import torch  # pylint: disable=g-import-not-at-top
   import torch.nn.functional as F  # pylint: disable=g-import-not-at-top
+  import official_code  # pylint: disable=g-import-not-at-top
   from ddgan_jax import machine  # pylint: disable=g-import-not-at-top
 
   torch.set_num_threads(_THREADS.value or os.cpu_count())
   torch.manual_seed(0)
-  tdg, NCSNpp, disc_lib, EMA = import_official(_REPO.value)
+  tdg, NCSNpp, disc_lib, EMA = official_code.import_official(_REPO.value)
   config = _CONFIG.value
   batch = _BATCH.value or int(config.train.batch_size)
-  args = official_args(config, batch)
+  args = official_code.official_args(config, batch)
   device = torch.device('cpu')
 
   # As train_ddgan.train() builds them.

@@ -165,6 +165,29 @@ LOOP = ('train loop demo', dict(bench='train_loop', config='fashion_mnist_inpain
              **F32))
 
 
+def _interleaved(records, ours):
+  """The bench/interleaved.py record of `ours`'s config and batch, or None."""
+  return next((r for r in records if r.get('bench') == 'interleaved_sampler' and _matches(
+      r, dict(config=ours['config'], batch_size=ours['batch_size']))), None)
+
+
+def _interleaved_section(records) -> list[str]:
+  rs = [r for r in records if r.get('bench') == 'interleaved_sampler']
+  if not rs:
+    return []
+  return ['## Samplers interleaved in one process', '',
+          '`bench/interleaved.py`: ours and the official `sample_from_model` in one process, each '
+          'window timing ours, the official sampler twice, then ours again, so a drift of the '
+          'machine within a window falls on both sides; the ratio is the official time over ours '
+          '(images/s, ours over official).', '',
+          _table(['config', 'batch', 'NFE', 'ours ms/call', 'official ms/call', 'windows',
+                  'median ours / official', 'per window', 'machine', 'command'],
+                 [[r['config'], r['batch_size'], r['nfe'], r['ours_ms_per_call'],
+                   r['official_ms_per_call'], r['windows'], f"**{r['median_ratio']:.2f}x**",
+                   ', '.join(f'{v:.2f}' for v in r['ratios']), _machine(r), f"`{r['command']}`"]
+                  for r in rs]), '']
+
+
 def _targets_section(records, train, warm) -> list[str]:
   """The performance targets, each with the figure of this run that decides it."""
   rows = []
@@ -177,8 +200,17 @@ def _targets_section(records, train, warm) -> list[str]:
   for pair, what, ours, other in PAIRS:
     goal = goals.get((ours['config'], what), 1.5)
     speedup, rounds = _compare(records, pair, ours, other)
-    row(f"{ours['config']} b{ours['batch_size']} {what.split()[0]} images/s >= {goal}x official",
-        speedup, '{:.2f}x', lambda v, g=goal: v >= g, rounds)
+    target = f"{ours['config']} b{ours['batch_size']} {what.split()[0]} images/s >= {goal}x official"
+    inter = _interleaved(records, ours) if what.startswith('sampler') else None
+    if inter is None:
+      row(target, speedup, '{:.2f}x', lambda v, g=goal: v >= g, rounds)
+      continue
+    # Both measurements shown; the target is met only if both say so.
+    shown = ('-' if speedup is None else _with_rounds(speedup, rounds, '{:.2f}x')) + (
+        f"; interleaved in one process: {inter['median_ratio']:.2f}x (median of "
+        f"{len(inter['ratios'])} windows, {min(inter['ratios']):.2f}-{max(inter['ratios']):.2f}x)")
+    met = speedup is not None and speedup >= goal and inter['median_ratio'] >= goal
+    rows.append([target, shown, 'yes' if met else '**no**'])
   shares = [r['share_of_matmul_peak'] for r in _cold(records) if r.get('bench') == 'train_step'
             and _matches(r, dict(config='cifar10.py', batch_size=8, devices=1, **F32))]
   row('cifar10.py b8 train step >= 60% of the matmul peak (1 device)',
@@ -207,7 +239,8 @@ def _targets_section(records, train, warm) -> list[str]:
           'results). A comparison timed in rounds (ours and the official code, the loop and the '
           'bare step, back to back, in the opposite order in the second round: the machine\'s '
           'speed drifts between processes) gives the geometric mean of its rounds\' ratios, '
-          'each round in brackets.', '', _table(['target', 'measured', 'met'], rows), '']
+          'each round in brackets. The samplers are also timed alternating in one process '
+          '(below); a sampler target is met only if both measurements meet it.', '', _table(['target', 'measured', 'met'], rows), '']
 
 
 def _official_section(records) -> list[str]:
@@ -297,6 +330,7 @@ def render(everything, out_dir) -> str:
   train = [r for r in _cold(records) if r.get('bench') == 'train_step']
   lines += _targets_section(everything, train, warm)
   lines += _official_section(everything)
+  lines += _interleaved_section(everything)
   lines += _compile_section(train, warm)
   if train:
     lines += ['## Train step (bare jitted step, random images, lazy R1 mixed in)', '',

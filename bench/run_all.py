@@ -11,7 +11,8 @@ cache folder and records the second run: compile times as a resume or a second r
 With --official_repo (a checkout of NVlabs/denoising-diffusion-gan, and torch installed: the
 `official` extra) the official PyTorch code is timed in the same run (bench/official_torch.py).
 The comparisons the targets rest on run back to back, in two rounds of opposite order
-(`paired_cases`), since this machine's speed drifts from one process to the next.
+(`paired_cases`), since this machine's speed drifts from one process to the next; the samplers
+are also timed alternating in one process (`interleaved_cases`).
 `bench/report.py` turns the JSON lines into docs/performance.md.
 """
 from __future__ import annotations
@@ -83,8 +84,19 @@ def paired_cases(official_repo: str = '', rounds: int = ROUNDS) -> list[Case]:
   return cases
 
 
+def interleaved_cases(official_repo: str) -> list[Case]:
+  """Ours and the official sampler alternating in one process (bench/interleaved.py): the
+  drift between processes does not enter their ratio. Only with `official_repo`."""
+  if not official_repo:
+    return []
+  return [Case(f'interleaved sampler {config} b{batch}',
+               ['bench/interleaved.py', f'--official_repo={official_repo}',
+                f'--config=configs/{config}.py', f'--batch_size={batch}', f'--windows={windows}'],
+               1800) for config, batch, windows in (('tiny', 16, 20), ('cifar10', 8, 8))]
+
+
 def cpu_suite(official_repo: str = '', rounds: int = ROUNDS) -> list[Case]:
-  cases = paired_cases(official_repo, rounds)
+  cases = paired_cases(official_repo, rounds) + interleaved_cases(official_repo)
   for devices in (2, 4, 8):  # images/s against host devices (1: paired_cases)
     cases.append(Case(f'tiny b16 d{devices}', _train('tiny', devices, 16, 30), 900))
   for batch in (8, 64):  # and against batch

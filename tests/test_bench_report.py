@@ -52,3 +52,46 @@ def test_a_drifting_machine_cancels_in_the_geometric_mean_of_rounds():
   text = '\n'.join(report._targets_section(_records([1000.0, 1000.0], [1000.0, 4000.0]), [], []))
   assert ('| cifar10.py b8 train images/s >= 1.5x official | 2.00x (rounds: 1.00x, 4.00x) | yes |'
           in text)
+
+
+def test_interleaved_windows_cancel_a_steady_drift():
+  import interleaved  # pylint: disable=g-import-not-at-top
+  now = [0.0]
+  calls = [0]
+
+  def costs(seconds):
+    def fn():  # the machine slows by 10% of a call with every call
+      now[0] += seconds * (1.0 + 0.1 * calls[0])
+      calls[0] += 1
+    return fn
+
+  ratios, ours_s, official_s = interleaved.window_ratios(costs(1.0), costs(2.0), 3,
+                                                         clock=lambda: now[0])
+  assert ratios == pytest.approx([2.0, 2.0, 2.0])
+  assert ours_s[2] > ours_s[0]  # each side's own time drifted
+  # Timed one side after the other (ours twice, then the official code twice), the same
+  # drift reads 2 * (1.2 + 1.3) / (1.0 + 1.1) = 2.38x for a true 2x.
+  now[0], calls[0] = 0.0, 0
+  ours, official = costs(1.0), costs(2.0)
+  ours(), ours()
+  a = now[0]
+  official(), official()
+  assert (now[0] - a) / a == pytest.approx(2.381, abs=1e-3)
+
+
+def test_a_sampler_target_needs_both_measurements():
+  records = []
+  for k, (a, b) in enumerate(((1000.0, 2000.0), (1000.0, 2000.0)), start=1):
+    common = dict(config='cifar10.py', batch_size=8, pair='cifar10 b8', round=k)
+    records += [dict(common, bench='inpaint', method='sampler', ms_per_call=a),
+                dict(common, bench='official_sampler', ms_per_call=b)]
+  row = lambda text: next(l for l in text.splitlines() if 'cifar10.py b8 sampler' in l)
+  assert row('\n'.join(report._targets_section(records, [], []))).endswith(
+      '| 2.00x (rounds: 2.00x, 2.00x) | yes |')
+  inter = dict(bench='interleaved_sampler', config='cifar10.py', batch_size=8, nfe=4,
+               windows=3, ratios=[1.1, 1.2, 1.3], median_ratio=1.2, ours_ms_per_call=1000.0,
+               official_ms_per_call=1200.0, command='python bench/interleaved.py')
+  text = '\n'.join(report._targets_section(records + [inter], [], []))
+  assert row(text).endswith('| 2.00x (rounds: 2.00x, 2.00x); interleaved in one process: 1.20x '
+                            '(median of 3 windows, 1.10-1.30x) | **no** |')
+  assert '**1.20x**' in '\n'.join(report._interleaved_section([inter]))
