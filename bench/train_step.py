@@ -25,6 +25,9 @@ _BATCH = flags.DEFINE_integer('batch_size', 0, 'Global batch (0: the config valu
 _STEPS = flags.DEFINE_integer(
     'steps', 30, 'Timed steps; a multiple of optim.lazy_reg (15) keeps the share of R1 steps exact.')
 _WARMUP = flags.DEFINE_integer('warmup', 2, 'Untimed steps after compilation (2 run every program).')
+_XLA_WGRAD = flags.DEFINE_bool(
+    'xla_conv_weight_grad', False, "XLA's own convolution weight gradient at every shape, to time "
+    'what the matrix products of ddgan_jax/models/conv.py save.')
 
 from ddgan_jax import runtime  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -43,6 +46,9 @@ def main(_):
       checkpointing, compiling, machine, networks, sharding, train_lib)
 
   parts = _CompileParts(jax)
+  if _XLA_WGRAD.value:
+    from ddgan_jax.models import conv  # pylint: disable=g-import-not-at-top
+    conv.MIN_ROWS = float('inf')  # read when the step is traced
   mesh = sharding.make_mesh()
   sharding.check_batch_size(batch, mesh)
   nets = networks.build_networks(config)
@@ -97,6 +103,7 @@ def main(_):
       'config': os.path.basename(config_flags.get_config_filename(flags.FLAGS['config'])),
       'compute_dtype': nets.compute_dtype,
       'remat': bool(config.model.get('remat', False)),
+      'conv_weight_grad': 'xla' if _XLA_WGRAD.value else 'auto',
       'image_size': nets.image_size,
       'batch_size': batch,
       'devices': mesh.devices.size,
