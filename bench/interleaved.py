@@ -15,7 +15,6 @@ import json
 import os
 import statistics
 import sys
-import time
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -28,25 +27,6 @@ _CONFIG = config_flags.DEFINE_config_file('config', 'configs/tiny.py', 'Our conf
 _BATCH = flags.DEFINE_integer('batch_size', 0, 'Batch (0: the config value).')
 _WINDOWS = flags.DEFINE_integer('windows', 6, 'Windows of ours, official, official, ours.')
 _THREADS = flags.DEFINE_integer('threads', 0, 'torch threads (0: one per core).')
-
-
-def window_ratios(ours, official, windows: int, clock=time.perf_counter):
-  """Times `ours` and `official` as A B B A per window: (ratios, ours_s, official_s), each a
-  list with one entry per window (a side's mean of its two calls; ratio = official / ours)."""
-  def timed(fn):
-    start = clock()
-    fn()
-    return clock() - start
-  ratios, ours_s, official_s = [], [], []
-  for _ in range(windows):
-    a = timed(ours)
-    b = timed(official)
-    b += timed(official)
-    a += timed(ours)
-    ratios.append(b / a)
-    ours_s.append(a / 2)
-    official_s.append(b / 2)
-  return ratios, ours_s, official_s
 
 
 def main(_):
@@ -82,7 +62,7 @@ def main(_):
   official()
 
   peak_before = machine.matmul_gflops()
-  ratios, ours_s, official_s = window_ratios(ours, official, _WINDOWS.value)
+  ratios, ours_s, official_s = official_code.window_ratios(ours, official, _WINDOWS.value)
   ours_ms, official_ms = (statistics.median(s) * 1e3 for s in (ours_s, official_s))
   print(json.dumps(dict(
       bench='interleaved_sampler',

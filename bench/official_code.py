@@ -1,8 +1,10 @@
-"""The official DDGAN code (NVlabs/denoising-diffusion-gan) imported on its CPU code path, and our
-config as its options: shared by bench/official_torch.py and bench/interleaved.py."""
+"""The official DDGAN code (NVlabs/denoising-diffusion-gan) imported on its CPU code path, our
+config as its options, and alternating timing of ours against it: shared by
+bench/official_torch.py and bench/interleaved.py (no flags here, so tests can import it)."""
 import argparse
 import os
 import sys
+import time
 import types
 
 
@@ -47,3 +49,22 @@ def official_args(config, batch: int) -> argparse.Namespace:
       batch_size=batch, ngf=m.ngf, lr_g=o.lr_g, lr_d=o.lr_d, beta1=o.beta1, beta2=o.beta2,
       use_ema=True, ema_decay=o.ema_decay, r1_gamma=o.r1_gamma, lazy_reg=o.lazy_reg or None,
       disc=m.disc)
+
+
+def window_ratios(ours, official, windows: int, clock=time.perf_counter):
+  """Times `ours` and `official` as A B B A per window: (ratios, ours_s, official_s), each a
+  list with one entry per window (a side's mean of its two calls; ratio = official / ours)."""
+  def timed(fn):
+    start = clock()
+    fn()
+    return clock() - start
+  ratios, ours_s, official_s = [], [], []
+  for _ in range(windows):
+    a = timed(ours)
+    b = timed(official)
+    b += timed(official)
+    a += timed(ours)
+    ratios.append(b / a)
+    ours_s.append(a / 2)
+    official_s.append(b / 2)
+  return ratios, ours_s, official_s

@@ -55,7 +55,7 @@ def test_a_drifting_machine_cancels_in_the_geometric_mean_of_rounds():
 
 
 def test_interleaved_windows_cancel_a_steady_drift():
-  import interleaved  # pylint: disable=g-import-not-at-top
+  import official_code  # pylint: disable=g-import-not-at-top
   now = [0.0]
   calls = [0]
 
@@ -65,7 +65,7 @@ def test_interleaved_windows_cancel_a_steady_drift():
       calls[0] += 1
     return fn
 
-  ratios, ours_s, official_s = interleaved.window_ratios(costs(1.0), costs(2.0), 3,
+  ratios, ours_s, official_s = official_code.window_ratios(costs(1.0), costs(2.0), 3,
                                                          clock=lambda: now[0])
   assert ratios == pytest.approx([2.0, 2.0, 2.0])
   assert ours_s[2] > ours_s[0]  # each side's own time drifted
