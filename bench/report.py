@@ -240,7 +240,8 @@ def _targets_section(records, train, warm) -> list[str]:
           'bare step, back to back, in the opposite order in the second round: the machine\'s '
           'speed drifts between processes) gives the geometric mean of its rounds\' ratios, '
           'each round in brackets. The samplers are also timed alternating in one process '
-          '(below); a sampler target is met only if both measurements meet it.', '', _table(['target', 'measured', 'met'], rows), '']
+          '(below); a sampler target is met only if both measurements meet it.', '',
+          _table(['target', 'measured', 'met'], rows), '']
 
 
 def _official_section(records) -> list[str]:

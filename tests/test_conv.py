@@ -90,7 +90,7 @@ def test_the_module_keeps_nn_conv_parameters_and_names():
   class Two(nn.Module):
     @nn.compact
     def __call__(self, x):
-      return conv.Conv(4)(x) + conv.Conv(4, kernel_size=3, use_bias=False)(x)
+      return conv.same_conv(4)(x) + conv.same_conv(4, kernel=3, use_bias=False)(x)
 
   x = jnp.ones((1, 5, 5, 3))
   params = Two().init(jax.random.PRNGKey(0), x)['params']
@@ -98,5 +98,20 @@ def test_the_module_keeps_nn_conv_parameters_and_names():
       'Conv_0': {'kernel': (3, 3, 3, 4), 'bias': (4,)}, 'Conv_1': {'kernel': (3, 3, 3, 4)}}
   reference = nn.Conv(4, (3, 3), padding=((1, 1), (1, 1)))
   np.testing.assert_allclose(
-      np.asarray(conv.Conv(4).apply({'params': params['Conv_0']}, x)),
+      np.asarray(conv.same_conv(4).apply({'params': params['Conv_0']}, x)),
       np.asarray(reference.apply({'params': params['Conv_0']}, x)), rtol=1e-6, atol=1e-6)
+  # nn.Conv's call reaches conv2d_same's gradient rule at a large shape.
+  big, layer = jnp.ones(BIG[0]), conv.same_conv(BIG[1][3])
+  big_params = layer.init(jax.random.PRNGKey(0), big)
+  assert 'custom_vjp_call' in str(jax.make_jaxpr(lambda p: layer.apply(p, big))(big_params))
+
+
+def test_the_hook_routes_only_plain_same_convolutions():
+  x, w, _ = _inputs(*BIG)
+  jaxpr = lambda **kw: str(jax.make_jaxpr(lambda x_, w_: conv.conv_general_dilated(
+      x_, w_, kw.pop('strides', (1, 1)), kw.pop('padding', ((1, 1), (1, 1))),
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC'), **kw))(x, w))
+  assert 'custom_vjp_call' in jaxpr()
+  assert 'custom_vjp_call' not in jaxpr(strides=(2, 2))
+  assert 'custom_vjp_call' not in jaxpr(padding=((0, 0), (0, 0)))
+  assert 'custom_vjp_call' not in jaxpr(rhs_dilation=(2, 2))

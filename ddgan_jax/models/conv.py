@@ -11,13 +11,9 @@ gradient differs.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-
-Initializer = Callable[..., Any]
 
 # The matrix products pay from this many rows (batch x height x width) and in x out channels.
 MIN_ROWS = 4096
@@ -82,25 +78,31 @@ def _bwd(res, g):
 _conv_matmul_weight_grad.defvjp(_fwd, _bwd)
 
 
-class Conv(nn.Module):
-  """nn.Conv(features, (k, k), padding 'same', stride 1) on `conv2d_same`.
+_NHWC = ('NHWC', 'HWIO', 'NHWC')
 
-  Same parameters ('kernel' [k, k, in, features], 'bias' [features]) and, for an unnamed
-  instance, the same automatic name ('Conv_N'), so checkpoints and converted weights load as
-  they did with nn.Conv. x: [B, H, W, Cin] -> [B, H, W, features].
-  """
-  features: int
-  kernel_size: int = 3
-  use_bias: bool = True
-  kernel_init: Initializer = nn.initializers.lecun_normal()
-  bias_init: Initializer = nn.initializers.zeros
 
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    k = self.kernel_size
-    kernel = self.param('kernel', self.kernel_init, (k, k, x.shape[-1], self.features))
-    dtype = jnp.result_type(x, kernel)
-    y = conv2d_same(x.astype(dtype), kernel.astype(dtype))
-    if self.use_bias:
-      y = y + self.param('bias', self.bias_init, (self.features,)).astype(dtype)
-    return y
+def conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
+                         dimension_numbers=None, feature_group_count=1, precision=None):
+  """`lax.conv_general_dilated` for nn.Conv's `conv_general_dilated` hook: a stride-1, 'same',
+  undilated, ungrouped NHWC convolution with a square odd kernel goes through `conv2d_same`,
+  anything else to lax unchanged."""
+  k = rhs.shape[0]
+  same = (rhs.ndim == 4 and k == rhs.shape[1] and k % 2 == 1
+          and tuple(map(tuple, padding)) == ((k // 2, k // 2),) * 2)
+  plain = (tuple(window_strides) == (1, 1) and feature_group_count == 1 and precision is None
+           and all(d is None or tuple(d) == (1, 1) for d in (lhs_dilation, rhs_dilation)))
+  if same and plain and jax.lax.conv_dimension_numbers(
+      lhs.shape, rhs.shape, dimension_numbers) == jax.lax.conv_dimension_numbers(
+          lhs.shape, rhs.shape, _NHWC):
+    return conv2d_same(lhs, rhs)
+  return jax.lax.conv_general_dilated(
+      lhs, rhs, window_strides, padding, lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
+      dimension_numbers=dimension_numbers, feature_group_count=feature_group_count,
+      precision=precision)
+
+
+def same_conv(features: int, kernel: int = 3, **kwargs) -> nn.Conv:
+  """nn.Conv(features, (kernel, kernel)), stride 1, zero 'same' padding, on `conv2d_same`."""
+  p = kernel // 2
+  return nn.Conv(features, (kernel, kernel), padding=((p, p), (p, p)),
+                 conv_general_dilated=conv_general_dilated, **kwargs)

@@ -28,8 +28,9 @@ def _conv(features: int, kernel: int, *, init_scale: float = 1.0, use_bias: bool
   if kernel == 1:
     return layers.Conv1x1(features, use_bias=use_bias, kernel_init=layers.dense_init(init_scale),
                           name=name)
-  return conv.Conv(features, kernel, use_bias=use_bias, kernel_init=layers.dense_init(init_scale),
-                   bias_init=nn.initializers.zeros, name=name)
+  return conv.same_conv(features, kernel, use_bias=use_bias,
+                        kernel_init=layers.dense_init(init_scale),
+                        bias_init=nn.initializers.zeros, name=name)
 
 
 def _dense(features: int, name: str | None = None) -> nn.Dense:

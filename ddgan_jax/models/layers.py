@@ -337,10 +337,10 @@ class AdaptiveGroupNorm(nn.Module):
 
 # ----------------------------------------------------------------------------- convolutions
 
-def conv3x3(features: int, init_scale: float = 1.0, name: str | None = None) -> conv.Conv:
+def conv3x3(features: int, init_scale: float = 1.0, name: str | None = None) -> nn.Conv:
   """3x3 conv, stride 1, zero padding 1, DDPM init, zero bias."""
-  return conv.Conv(features, 3, kernel_init=default_init(init_scale),
-                   bias_init=nn.initializers.zeros, name=name)
+  return conv.same_conv(features, 3, kernel_init=default_init(init_scale),
+                        bias_init=nn.initializers.zeros, name=name)
 
 
 class Conv1x1(nn.Module):
