@@ -290,7 +290,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     print(f'Resuming from step {start_step} in {workdir}', flush=True)
   max_seconds = float(config.train.max_time_minutes) * 60.0
   t_start = time.time()
-  metric_sum, metric_count, t_log = None, 0, time.time()
+  # The window's metrics stay on the devices until its log step. Summing them as they come
+  # (an eager jnp.add per metric) made every step wait for the previous one: XLA:CPU runs such
+  # tiny programs in the calling thread, once their inputs are ready.
+  window, t_log = [], time.time()
   pbar = _progress_bar(total_steps, start_step, max_seconds, disable=not is_main)
   step = start_step
   while step < total_steps:
@@ -299,8 +302,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     step += 1
     preemption.fault_point('step', step)
     pbar.update(min(time.time() - t_start, max_seconds) - pbar.n if max_seconds > 0 else 1)
-    metric_sum = metrics if metric_sum is None else jax.tree.map(jnp.add, metric_sum, metrics)
-    metric_count += 1
+    window.append(metrics)
     log_step = step % int(config.train.log_every) == 0
     # The time limit is checked on log steps only: there the metrics sync anyway, and with
     # several processes the check is a broadcast that would otherwise stall every step.
@@ -314,9 +316,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     nonfinite_scalars = train_step.poll() if log_step or save_step else {}
 
     if log_step or last:
-      scalars = {k: float(v) / metric_count for k, v in jax.device_get(metric_sum).items()}
+      fetched = jax.device_get(window)
+      scalars = {k: float(np.mean([m[k] for m in fetched], dtype=np.float64)) for k in fetched[0]}
       now = time.time()
-      scalars['steps_per_sec'] = metric_count / max(now - t_log, 1e-9)
+      scalars['steps_per_sec'] = len(window) / max(now - t_log, 1e-9)
       scalars['lr_g'], scalars['lr_d'] = float(opt.lr_g(step)), float(opt.lr_d(step))
       scalars.update(nonfinite_scalars)
       writer.write_scalars(step, scalars)
@@ -324,7 +327,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       if max_seconds > 0:  # the bar counts seconds of the limit; show the step reached here
         postfix = dict(step=str(step), **postfix)  # (the limit, not total_steps, ends the run)
       pbar.set_postfix(postfix)
-      metric_sum, metric_count, t_log = None, 0, now
+      window, t_log = [], now
     if save_step:
       if train_step.error:
         break
