@@ -12,7 +12,8 @@ With --official_repo (a checkout of NVlabs/denoising-diffusion-gan, and torch in
 `official` extra) the official PyTorch code is timed in the same run (bench/official_torch.py).
 The comparisons the targets rest on run back to back, in two rounds of opposite order
 (`paired_cases`), since this machine's speed drifts from one process to the next; the samplers
-are also timed alternating in one process (`interleaved_cases`).
+are also timed alternating in one process (`interleaved_cases`), and the training loop against
+the bare step only so (bench/train_loop.py).
 `bench/report.py` turns the JSON lines into docs/performance.md.
 """
 from __future__ import annotations
@@ -58,11 +59,10 @@ ROUNDS = 2
 
 def paired_cases(official_repo: str = '', rounds: int = ROUNDS) -> list[Case]:
   """The cases a target compares, timed back to back: ours against the official PyTorch code
-  (train step and sampler; only with `official_repo`), and the training loop against the bare
-  step. This machine's speed drifts between processes (up to ~1.6x within one suite run), so
-  two sides timed half an hour apart can differ by that much. Each comparison runs in `rounds`
-  rounds, in the opposite order every other round (A B, then B A), so a drift over the rounds
-  falls on both sides; bench/report.py takes each round's ratio and their geometric mean.
+  (train step and sampler; only with `official_repo`). This machine's speed drifts between
+  processes (up to ~1.6x within one suite run), so two sides timed half an hour apart can differ
+  by that much. Each comparison runs in `rounds` rounds, in the opposite order every other round
+  (A B, then B A), so a drift over the rounds falls on both sides; bench/report.py takes each round's ratio and their geometric mean.
   Round 1 carries the plain case names (the rest of the suite and the plots use those)."""
   sides = []  # (pair, [one side's cases, the other side's]) as (name, argv, timeout)
   for config, batch, steps, timeout in (('tiny', 16, 30, 900), ('cifar10', 8, 15, 2400)):
@@ -71,10 +71,6 @@ def paired_cases(official_repo: str = '', rounds: int = ROUNDS) -> list[Case]:
     official = [(f'official {config} b{batch}', _official(official_repo, config, batch, steps),
                  1800)] if official_repo else []
     sides.append((f'{config} b{batch}', ours, official))
-  sides.append(('train loop demo',
-                [('demo b16 d2', _train('fashion_mnist_inpaint', 2, 16, 15), 1200)],
-                [('train loop demo', ['bench/train_loop.py', '--steps=60',
-                                      '--config=configs/fashion_mnist_inpaint.py'], 1800)]))
   cases = []
   for pair, first, second in sides:
     for k in range(1, (rounds if first and second else 1) + 1):
@@ -97,6 +93,10 @@ def interleaved_cases(official_repo: str) -> list[Case]:
 
 def cpu_suite(official_repo: str = '', rounds: int = ROUNDS) -> list[Case]:
   cases = paired_cases(official_repo, rounds) + interleaved_cases(official_repo)
+  # The training loop against the bare step it runs, alternating in one process.
+  cases.append(Case('train loop demo', ['bench/train_loop.py',
+                                        '--config=configs/fashion_mnist_inpaint.py'], 1800))
+  cases.append(Case('demo b16 d2', _train('fashion_mnist_inpaint', 2, 16, 15), 1200))
   for devices in (2, 4, 8):  # images/s against host devices (1: paired_cases)
     cases.append(Case(f'tiny b16 d{devices}', _train('tiny', devices, 16, 30), 900))
   for batch in (8, 64):  # and against batch

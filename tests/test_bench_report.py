@@ -16,14 +16,13 @@ def test_rounds_run_back_to_back_in_opposite_orders():
   assert names == ['cifar10 b8 d1', 'sampler cifar10 b8', 'official cifar10 b8',
                    'official cifar10 b8 (round 2)', 'sampler cifar10 b8 (round 2)',
                    'cifar10 b8 d1 (round 2)']
-  loop = [(c.name, c.round) for c in cases if c.pair == 'train loop demo']
-  assert loop == [('demo b16 d2', 1), ('train loop demo', 1), ('train loop demo (round 2)', 2),
-                  ('demo b16 d2 (round 2)', 2)]
   # Without the official code there is nothing to pair ours with: one round of ours.
   alone = [c.name for c in run_all.paired_cases('', rounds=2) if c.pair == 'tiny b16']
   assert alone == ['tiny b16 d1', 'sampler tiny b16']
-  suite = [c.name for c in run_all.cpu_suite('/official')]
-  assert len(suite) == len(set(suite))
+  suite = run_all.cpu_suite('/official')
+  assert len({c.name for c in suite}) == len(suite)
+  # The loop and its bare step alternate in one process (bench/train_loop.py): no rounds.
+  assert [(c.name, c.pair) for c in suite if 'loop' in c.name] == [('train loop demo', '')]
 
 
 def _records(ours_ms, official_ms):
@@ -95,3 +94,18 @@ def test_a_sampler_target_needs_both_measurements():
   assert row(text).endswith('| 2.00x (rounds: 2.00x, 2.00x); interleaved in one process: 1.20x '
                             '(median of 3 windows, 1.10-1.30x) | **no** |')
   assert '**1.20x**' in '\n'.join(report._interleaved_section([inter]))
+
+
+def test_the_loop_target_reads_the_in_process_blocks():
+  loop = dict(bench='train_loop', config='fashion_mnist_inpaint.py', batch_size=16, devices=2,
+              chunk_steps=60, ms_per_step=400.0, bare_ms_per_step=380.0, loop_ms=[400.0, 400.0],
+              bare_ms=[380.0, 380.0], ratios=[0.95, 0.93], speed_share=0.94, cpu='cpu',
+              device='cpu:cpu', matmul_gflops=200.0, command='python bench/train_loop.py')
+  row = lambda records: next(l for l in '\n'.join(report._targets_section(records, [], []))
+                             .splitlines() if l.startswith('| training loop'))
+  assert row([loop]).endswith('| 94% (blocks: 95%, 93%) | **no** |')
+  assert row([dict(loop, speed_share=0.96, ratios=[0.96, 0.96])]).endswith(
+      '| 96% (blocks: 96%, 96%) | yes |')
+  # A record of the old separate-process kind (no blocks) decides nothing.
+  old = {k: v for k, v in loop.items() if k not in ('ratios', 'speed_share')}
+  assert row([old]).endswith('| - | - |')
