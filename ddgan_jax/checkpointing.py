@@ -43,8 +43,12 @@ def _damaged(directory: str, step: int, item: str, e: BaseException) -> Checkpoi
 
 
 def verify_item(directory: str, step: int, item: str) -> None:
-  """Reads every stored byte of `item` of checkpoint `step` (OCDBT format), synchronously;
-  raises CheckpointError on a truncated or missing file. Items in another format are skipped."""
+  """Reads every stored byte of `item` of checkpoint `step` (OCDBT format) before returning;
+  raises CheckpointError on a truncated or missing file. Items in another format are skipped.
+
+  The reads are issued together and then awaited: one after the other, the ~2,000 keys of the
+  demo config's state took 1.0 s with the files cached (9 s while the step programs compiled),
+  together 0.03 s."""
   path = os.path.join(os.path.abspath(directory), str(step), item)
   if not os.path.isfile(os.path.join(path, 'manifest.ocdbt')):
     if not os.path.isdir(path):
@@ -52,8 +56,8 @@ def verify_item(directory: str, step: int, item: str) -> None:
     return
   try:
     store = ts.KvStore.open({'driver': 'ocdbt', 'base': f'file://{path}/'}).result()
-    for key in store.list().result():
-      store.read(key).result()
+    for read in [store.read(key) for key in store.list().result()]:
+      read.result()
   except Exception as e:  # pylint: disable=broad-except  (tensorstore raises ValueError and others)
     raise _damaged(directory, step, item, e) from e
 
