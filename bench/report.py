@@ -352,16 +352,17 @@ def render(everything, out_dir) -> str:
   loop = _loop(everything)
   if loop:
     lines += ['## Training loop against the bare step', '',
-              f"`{loop['command']}`: the real `train_and_evaluate` (input pipeline, masks, logging, "
-              f"checkpoints, the non-finite guard) against the bare step it runs (the same "
+              f"`{loop['command']}`: the real `train_and_evaluate` (input pipeline, masks, "
+              f"logging, checkpoints, the non-finite guard) against the bare step it runs (the same "
               f"programs, one batch already on the devices, the same step numbers), alternating "
               f"in one process: blocks of loop, bare, bare, loop, each loop part a resume of "
               f"{loop['chunk_steps']} steps whose first logging window is left out. "
               f"{loop['config']}, batch {loop['batch_size']}, {loop['devices']} devices, "
               f"{_machine(loop)}.", '',
               _table(['', 'ms/step (mean)', 'per part'],
-                     [['loop', loop['ms_per_step'], ', '.join(map(str, loop['loop_ms']))],
-                      ['bare step', loop['bare_ms_per_step'], ', '.join(map(str, loop['bare_ms']))]]),
+                     [[name, loop[mean], ', '.join(map(str, loop[parts]))] for name, mean, parts
+                      in (('loop', 'ms_per_step', 'loop_ms'),
+                          ('bare step', 'bare_ms_per_step', 'bare_ms'))]),
               '', f"The loop runs at **{loop['speed_share']:.0%}** of the bare step's speed "
               f"(geometric mean of the blocks' bare over loop time: "
               f"{', '.join(f'{v:.0%}' for v in loop['ratios'])}).", '']

@@ -62,7 +62,8 @@ def paired_cases(official_repo: str = '', rounds: int = ROUNDS) -> list[Case]:
   (train step and sampler; only with `official_repo`). This machine's speed drifts between
   processes (up to ~1.6x within one suite run), so two sides timed half an hour apart can differ
   by that much. Each comparison runs in `rounds` rounds, in the opposite order every other round
-  (A B, then B A), so a drift over the rounds falls on both sides; bench/report.py takes each round's ratio and their geometric mean.
+  (A B, then B A), so a drift over the rounds falls on both sides; bench/report.py takes each
+  round's ratio and their geometric mean.
   Round 1 carries the plain case names (the rest of the suite and the plots use those)."""
   sides = []  # (pair, [one side's cases, the other side's]) as (name, argv, timeout)
   for config, batch, steps, timeout in (('tiny', 16, 30, 900), ('cifar10', 8, 15, 2400)):

@@ -13,7 +13,6 @@ numbers (the same R1 steps). Each block runs loop, bare, bare, loop; its ratio i
 time over the loop time (the loop's speed as a share of the bare step's). Prints one JSON line.
 """
 import json
-import math
 import os
 import statistics
 import sys
@@ -61,7 +60,7 @@ def _measure(config, workdir, log_every, chunk, blocks) -> dict:
       input_pipeline, machine, networks, nonfinite, sharding, train_lib)
 
   batch = int(config.train.batch_size)
-  config.train.num_steps = total = 4 * blocks * chunk  # room for every chunk; never reached
+  config.train.num_steps = total = 2 * blocks * chunk  # the last part ends the run
   config.train.log_every = log_every
   config.train.ckpt_every = 10 ** 9  # a checkpoint at the end of each chunk only
   config.train.num_sample_images = 0
@@ -84,23 +83,22 @@ def _measure(config, workdir, log_every, chunk, blocks) -> dict:
   key = jax.device_put(jax.random.PRNGKey(2), sharding.replicated(mesh))
 
   metrics_file = os.path.join(workdir, 'metrics.jsonl')
-  done = 0  # loop steps so far (the next chunk resumes here)
 
-  def loop_chunk():
-    nonlocal done
-    start, done = done, done + chunk
-    state = train_lib.train_and_evaluate(config, workdir, stop_at_step=done)
+  def loop_part(start):
+    """(state, ms/step) of the loop resumed at `start` for `chunk` steps, over its logging
+    windows after the first (program loads, restore, the input pipeline's start)."""
+    state = train_lib.train_and_evaluate(config, workdir, stop_at_step=start + chunk)
     with open(metrics_file) as f:
       windows = [json.loads(line) for line in f]
-    # The chunk's windows after its first (program loads, restore, the input pipeline's start).
-    timed = [w for w in windows if start + log_every < w['step'] <= done]
+    timed = [w for w in windows if start + log_every < w['step'] <= start + chunk]
     assert len(timed) == chunk // log_every - 1, timed
-    return state, sum(1e3 / w['steps_per_sec'] for w in timed) / len(timed)
+    return state, statistics.fmean(1e3 / w['steps_per_sec'] for w in timed)
 
-  def bare_window(state):
-    """(state, ms/step) of the bare step over the steps a chunk's timed windows cover."""
-    steps = range(done - chunk + log_every, done)
-    for r1 in sorted({r1_due(s) for s in steps}):  # the first window loads the programs
+  def bare_part(state, start):
+    """(state, ms/step) of the bare step over the step numbers of that loop part's timed
+    windows (the same R1 steps)."""
+    steps = range(start + log_every, start + chunk)
+    for r1 in sorted({r1_due(s) for s in steps}):  # the first part loads the programs
       state, metrics = bare(state, images, key, r1=r1)
     jax.block_until_ready((state, metrics))
     t0 = time.perf_counter()
@@ -111,11 +109,12 @@ def _measure(config, workdir, log_every, chunk, blocks) -> dict:
 
   peak_before = machine.matmul_gflops()
   loop_ms, bare_ms, ratios = [], [], []
-  for _ in range(blocks):
-    state, first = loop_chunk()
-    state, b1 = bare_window(state)
-    _, b2 = bare_window(state)
-    _, second = loop_chunk()
+  for block in range(blocks):
+    start = 2 * block * chunk
+    state, first = loop_part(start)
+    state, b1 = bare_part(state, start)
+    _, b2 = bare_part(state, start)
+    _, second = loop_part(start + chunk)
     loop_ms += [first, second]
     bare_ms += [b1, b2]
     ratios.append((b1 + b2) / (first + second))
@@ -130,7 +129,7 @@ def _measure(config, workdir, log_every, chunk, blocks) -> dict:
       loop_ms=[round(v, 1) for v in loop_ms], bare_ms=[round(v, 1) for v in bare_ms],
       # Per block: bare time over loop time, the loop's speed as a share of the bare step's.
       ratios=[round(r, 4) for r in ratios],
-      speed_share=round(math.exp(statistics.fmean(math.log(r) for r in ratios)), 4),
+      speed_share=round(statistics.geometric_mean(ratios), 4),
       **machine.describe(peak_before))
 
 
