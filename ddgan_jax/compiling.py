@@ -9,6 +9,11 @@
   and starts the input pipeline, so neither the start nor the first steps wait for all of it
   (with the persistent compilation cache they are loads). One thread traces and lowers them,
   another compiles them: tracing holds the GIL, XLA does not.
+  A call returns once the previous call's programs have finished, so the host runs at most
+  one step ahead of the devices. With several CPU devices and the host further ahead, XLA:CPU
+  (jaxlib 0.10.2) deadlocked in the step's all-reduce and aborted the process after 40 s: one
+  device waited there while the other's program waited for admission among the programs in
+  flight (within ~200 tiny-config steps without a host sync; `tests/test_compiling.py`).
 * `STEP_CPU_OPTIONS`: the train-step programs compile with LLVM's optimisation level 2 on CPU.
 * `gc_paused`: Python's garbage collector waits while JAX traces and lowers.
 """
@@ -114,6 +119,7 @@ class StepPrograms:
     self._d_phase, self._update = d_phase, update
     self._programs: dict[Any, Any] = {}  # True / False: the D phase with / without R1; UPDATE
     self._specs = None
+    self._previous = None  # the metrics of the previous call (see __call__)
     self.ready_at: dict[Any, float] = {}  # time.perf_counter() when each was compiled
 
   def _lower(self, which, specs, d_phase=None) -> jax.stages.Lowered:
@@ -178,7 +184,12 @@ class StepPrograms:
     update = self._programs.get(UPDATE)
     if not isinstance(update, jax.stages.Compiled):
       update = self._program(UPDATE, args, d_phase)
-    return update(*args, d_phase(*_d_phase_args(args)))
+    out = update(*args, d_phase(*_d_phase_args(args)))
+    # At most one step in flight behind this one (see the module docstring). The devices stay
+    # busy: this step is queued behind the previous one, whose end is awaited here.
+    previous, self._previous = self._previous, out[-1]
+    jax.block_until_ready(previous)
+    return out
 
   def _program(self, which, args, d_phase=None):
     """The compiled program `which` for `args`: waits for its background compilation, or
