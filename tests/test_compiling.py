@@ -65,8 +65,9 @@ def test_a_background_failure_is_raised_by_the_call():
 
 _MANY_STEPS = r'''
 import sys
+from ddgan_jax import runtime
+runtime.setup(cpu_devices=2)  # 2 CPU devices, the compilation cache off
 import jax
-jax.config.update('jax_num_cpu_devices', 2)
 sys.path.insert(0, sys.argv[1])
 from test_compiling import ToyStep, _args
 from ddgan_jax import sharding
@@ -84,7 +85,7 @@ def test_many_steps_without_a_host_sync_do_not_deadlock():
   steps, on 2 CPU devices. Without StepPrograms' bound on how far the host runs ahead, XLA:CPU
   (jaxlib 0.10.2) deadlocked in the D phase's all-reduce within a second of this loop and
   aborted the process after 40 s."""
-  env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
+  env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}  # not conftest's 8 devices
   proc = subprocess.run([sys.executable, '-c', _MANY_STEPS, os.path.dirname(__file__), '4000'],
                         capture_output=True, text=True, timeout=300, env=env,
                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
