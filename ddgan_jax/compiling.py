@@ -8,7 +8,8 @@
   background, those its first step needs first, before it initialises or restores the state
   and starts the input pipeline, so neither the start nor the first steps wait for all of it
   (with the persistent compilation cache they are loads). One thread traces and lowers them,
-  another compiles them: tracing holds the GIL, XLA does not.
+  another compiles them: tracing holds the GIL, XLA does not. `wait` returns once they are
+  compiled (with several processes, the loop waits for every process's before a first step).
   A call returns once the previous call's programs have finished, so the host runs at most
   one step ahead of the devices. With several CPU devices and the host further ahead, XLA:CPU
   (jaxlib 0.10.2) deadlocked in the step's all-reduce and aborted the process after 40 s: one
@@ -201,6 +202,12 @@ class StepPrograms:
       program = self._compile(which, specs, d_phase)
     self._programs[which] = program
     return program
+
+  def wait(self) -> None:
+    """Returns once every program `start` began is compiled (raising what its compile raised)."""
+    for program in list(self._programs.values()):
+      if isinstance(program, concurrent.futures.Future):
+        program.result()
 
   def programs(self, *args) -> dict[Any, jax.stages.Compiled]:
     """Both D phases and the update compiled for `args` (waits for or compiles them)."""

@@ -124,6 +124,10 @@ class Guard:
     carried = (state,) if self.mode == 'off' else (state, self.counters)
     self._step.start(*carried, images, base_key, r1=r1, both=self._both)
 
+  def wait(self) -> None:
+    """Returns once the programs `start` began are compiled (`compiling.StepPrograms.wait`)."""
+    self._step.wait()
+
   def __call__(self, state, images, base_key, r1: bool):
     if self.mode == 'off':
       return self._step(state, images, base_key, r1=r1)

@@ -22,8 +22,8 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from ddgan_jax import (checkpointing, compiling, losses, nonfinite, preemption, sharding,
-                       validation, visualize)
+from ddgan_jax import (checkpointing, compiling, distributed, losses, nonfinite, preemption,
+                       sharding, validation, visualize)
 from ddgan_jax.metric_writers import MetricWriter
 from ddgan_jax.networks import Networks, build_networks, make_sampler
 
@@ -284,6 +284,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       seed=int(config.train.seed), start_step=start_step)
   # One batch already on its devices while the previous step runs.
   batches = input_pipeline.device_batches((b['image'] for b in host_batches), data_shard)
+
+  if jax.process_count() > 1:
+    # Every process's step programs are compiled before any process runs one. On CPU the first
+    # collective between processes sets up gloo, which waits only 30 s for the others: a loaded
+    # machine compiled one process's programs more than that after the other's, and the run
+    # failed ("Gloo context initialization failed: ... GetKeyValue() timed out").
+    train_step.wait()
+    distributed.barrier('ddgan_jax_step_programs_compiled')
 
   is_main = jax.process_index() == 0
   if is_main and start_step:

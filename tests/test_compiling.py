@@ -45,6 +45,18 @@ def test_started_programs_compute_the_step(r1):
     assert int(metrics['masked']) == 4
 
 
+def test_wait_returns_once_the_started_programs_are_compiled():
+  mesh = sharding.make_mesh(jax.devices()[:2])
+  step = sharding.jit_train_step(ToyStep(), mesh)
+  state, images, key = _args(mesh)
+  step.start(state, images, key, r1=False, both=False)
+  step.wait()
+  assert set(step.ready_at) == {False, compiling.UPDATE}  # those started, not the R1 variant
+  new_state, _ = step(state, images, key, r1=False)
+  np.testing.assert_allclose(float(new_state),
+                             1.0 - float(jax.random.uniform(jax.random.PRNGKey(0))), atol=1e-6)
+
+
 def test_a_background_failure_is_raised_by_the_call():
   class Broken(ToyStep):
     def d_phase(self, state, images, key, r1):
@@ -56,6 +68,8 @@ def test_a_background_failure_is_raised_by_the_call():
   step = sharding.jit_train_step(Broken(), mesh)
   state, images, key = _args(mesh)
   step.start(state, images, key, r1=True)
+  with pytest.raises(ValueError, match='no R1 here'):
+    step.wait()
   with pytest.raises(ValueError, match='no R1 here'):
     step(state, images, key, r1=True)
   # The update lowers from the failed D phase, so it fails the same way.
