@@ -60,7 +60,7 @@ def _measure(config, workdir, log_every, chunk, blocks) -> dict:
       input_pipeline, machine, networks, nonfinite, sharding, train_lib)
 
   batch = int(config.train.batch_size)
-  config.train.num_steps = total = 2 * blocks * chunk  # the last part ends the run
+  config.train.num_steps = 2 * blocks * chunk  # the last part ends the run
   config.train.log_every = log_every
   config.train.ckpt_every = 10 ** 9  # a checkpoint at the end of each chunk only
   config.train.num_sample_images = 0
@@ -70,10 +70,7 @@ def _measure(config, workdir, log_every, chunk, blocks) -> dict:
   mesh = sharding.make_mesh()
   nets = networks.build_networks(config)
   input_pipeline.prepare(config.data)
-  num_train = int(config.data.num_train_examples)
-  if num_train <= 0:
-    num_train = input_pipeline.num_examples(config.data, config.data.train_split)
-  opt = train_lib.make_optimizers(config.optim, max(1, num_train // batch), total)
+  opt = train_lib.make_optimizers(config.optim, *train_lib.run_length(config, batch))
   r1_due = lambda s: train_lib.r1_due(config.optim, s)
   bare = nonfinite.Guard(train_lib.make_train_step(nets, opt, config), mesh, config.train,
                          both_variants=r1_due(0) != r1_due(1))

@@ -75,8 +75,10 @@ def _split_size(source: sources.Source, data_cfg: ml_collections.ConfigDict, spl
 
 
 def num_examples(data_cfg: ml_collections.ConfigDict, split: str) -> int:
-  """Examples in ``split`` (``data.num_train_examples`` when > 0 for the train split)."""
-  return _split_size(sources.make_source(data_cfg), data_cfg, split)
+  """Examples in ``split`` (``data.num_train_examples`` when > 0 for the train split, without
+  opening the dataset)."""
+  limit = _train_limit(data_cfg, split)
+  return limit if limit is not None else _split_size(sources.make_source(data_cfg), data_cfg, split)
 
 
 def prepare(data_cfg: ml_collections.ConfigDict) -> None:

@@ -60,6 +60,16 @@ class Optimizers(NamedTuple):
   lr_d: Callable[[Any], Any]
 
 
+def run_length(config: ml_collections.ConfigDict, batch_size: int) -> tuple[int, int]:
+  """(steps per epoch, total steps) of a training run: epochs of the train split (or of
+  `data.num_train_examples`), and `train.num_steps`, or else `train.num_epochs` epochs."""
+  from ddgan_jax import input_pipeline  # pylint: disable=g-import-not-at-top  (imports TF)
+  steps_per_epoch = max(1, input_pipeline.steps_per_epoch(config.data, batch_size))
+  total_steps = (int(config.train.num_steps) if config.train.num_steps > 0
+                 else int(config.train.num_epochs) * steps_per_epoch)
+  return steps_per_epoch, total_steps
+
+
 def make_optimizers(optim: ml_collections.ConfigDict, steps_per_epoch: int,
                     total_steps: int) -> Optimizers:
   """Adam(beta1, beta2, eps) for G and D with the per-epoch cosine schedule."""
@@ -243,12 +253,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   nets = build_networks(config)
 
   input_pipeline.prepare(config.data)  # on process 0; the others wait
-  num_train = int(config.data.num_train_examples)
-  if num_train <= 0:
-    num_train = input_pipeline.num_examples(config.data, config.data.train_split)
-  steps_per_epoch = max(1, num_train // batch_size)
-  total_steps = (int(config.train.num_steps) if config.train.num_steps > 0
-                 else int(config.train.num_epochs) * steps_per_epoch)
+  steps_per_epoch, total_steps = run_length(config, batch_size)
   opt = make_optimizers(config.optim, steps_per_epoch, total_steps)
   _check_workdir_config(workdir, config)  # After the dataset was opened: none, no new workdir.
 
