@@ -69,7 +69,9 @@ _BATCH = flags.DEFINE_integer('batch_size', 8, 'inpaint: images per network call
 # `serve` subcommand.
 _HOST = flags.DEFINE_string('host', '127.0.0.1', 'serve: address to listen on (0.0.0.0: all).')
 _PORT = flags.DEFINE_integer('port', 7860, 'serve: port.')
-_, _COMPILATION_CACHE = runtime.define_flags(cpu_devices=False)
+# --cpu_devices (default: one per core, as many as divide the batch: sampling and inpaint split
+# their batch over them) and --compilation_cache, as in train.py.
+_CPU_DEVICES, _COMPILATION_CACHE = runtime.define_flags()
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff')
 GRID_NAME = 'comparison.png'
@@ -89,12 +91,15 @@ def warn(message: str) -> None:
   print(f'warning: {message}', file=sys.stderr)
 
 
-def _quiet() -> None:
-  """Library logs down to warnings, and the compilation cache on; before JAX starts."""
+def _quiet(batch_size: int = 1) -> None:
+  """Library logs down to warnings, the compilation cache on, and a CPU host split into devices
+  for a batch of `batch_size` (one device for the app, which inpaints one image at a time);
+  before JAX starts."""
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
-  runtime.setup(cpu_devices=0, compilation_cache=_COMPILATION_CACHE.value)
+  runtime.setup(cpu_devices=_CPU_DEVICES.value if batch_size > 1 else 0,
+                compilation_cache=_COMPILATION_CACHE.value, batch_size=batch_size)
 
 
 def main(argv):
@@ -120,18 +125,21 @@ def sample_main() -> None:
   """Unconditional samples -> one PNG grid (the default command)."""
   if bool(_WORKDIR.value) == bool(_CHECKPOINT.value):
     fail('pass exactly one of --workdir or --checkpoint.')
-  _quiet()
+  _quiet(batch_size=_NUM.value)
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import networks, visualize  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import networks, sharding, visualize  # pylint: disable=g-import-not-at-top
 
   source = _WORKDIR.value or _CHECKPOINT.value
+  params_sharding, batch_sharding = sharding.local_batch_shardings(_NUM.value)
   try:
-    nets, params, _ = networks.load_ema_generator(source, step=_STEP.value)
+    nets, params, _ = networks.load_ema_generator(source, step=_STEP.value,
+                                                  sharding=params_sharding)
   except (FileNotFoundError, ValueError) as e:
     fail(str(e))
   output = _OUTPUT.value or os.path.join(os.path.abspath(source), 'samples.png')
-  samples = networks.make_sampler(nets, _NUM.value)(params, jax.random.PRNGKey(_SEED.value))
+  sampler = networks.make_sampler(nets, _NUM.value, batch_sharding)
+  samples = sampler(params, jax.random.PRNGKey(_SEED.value))
   visualize.save_grid(np.asarray(samples), output)
   print(f'wrote {_NUM.value} samples ({nets.num_timesteps} network evaluations each) to {output}')
 
@@ -281,10 +289,11 @@ def inpaint_main() -> None:
   names = _output_names(image_paths)
   mask_paths = _masks_for(image_paths, _MASK.value) if _MASK.value else None
 
-  _quiet()
+  batch = min(_BATCH.value, len(image_paths))
+  _quiet(batch_size=batch)
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import checkpointing, heldout_masks, inpaint, masks, networks, visualize  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import checkpointing, heldout_masks, inpaint, masks, networks, sharding, visualize  # pylint: disable=g-import-not-at-top
 
   # 2. The model's facts, from the checkpoint's config (weights later).
   source = _WORKDIR.value or _CHECKPOINT.value
@@ -338,18 +347,21 @@ def inpaint_main() -> None:
     raise InputError(str(e)) from e
 
   # 3. Weights (a checkpoint whose arrays do not fit its config fails here).
+  params_sharding, batch_sharding = sharding.local_batch_shardings(batch)
   try:
-    params = networks.restore_ema_params(source, nets, step=step)
+    params = networks.restore_ema_params(source, nets, step=step, sharding=params_sharding)
   except ValueError as e:
     raise InputError(str(e)) from e
   except Exception as e:  # pylint: disable=broad-except
     raise InputError(f'cannot restore the generator from {source}: {_first_line(e)}') from e
 
-  # 4. Inpaint in fixed-size batches (one compile), then write everything at once.
+  # 4. Inpaint in fixed-size batches (one compile), each split over the devices, then write
+  # everything at once.
   def run(x, m, key):
-    return inpaint.inpaint(nets, params, x, m, key, mode=mode, resample=_RESAMPLE.value)
+    return inpaint.inpaint(nets, params, jax.device_put(x, batch_sharding),
+                           jax.device_put(m, batch_sharding), key, mode=mode,
+                           resample=_RESAMPLE.value)
 
-  batch = min(_BATCH.value, n)
   results, nfe = [], 0
   for b, idx in inpaint.padded_batches(n, batch):
     out, nfe = inpaint.inpaint_uint8(run, images[idx], holes[idx],

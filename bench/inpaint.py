@@ -7,7 +7,9 @@ RePaint mode with r = 1 and r = 5 (NFE = T r), on the config's networks with ran
 (speed does not depend on the weights) and `wide` masks; and, with --classical, OpenCV
 Telea / Navier-Stokes and scikit-image biharmonic on the same images. Each line has the
 latency of one batched call, ms per image, images/s, NFE, ms per network evaluation, compile
-time, and the speed-up in network evaluations against the full RePaint schedule.
+time, and the speed-up in network evaluations against the full RePaint schedule. As sample.py
+runs them, the batch is split over the devices (on a CPU host one per core, `--cpu_devices`)
+when it divides evenly; `batch_devices` says over how many.
 """
 import json
 import os
@@ -29,6 +31,12 @@ _RESAMPLE = flags.DEFINE_list('repaint_resample', ['1', '5'], 'RePaint-mode r va
 # RePaint's own schedule (t_T = 250, jump length 10, 10 resamplings): 2,410 denoiser calls.
 REPAINT_SCHEDULE_NFE = 2410
 
+from ddgan_jax import runtime  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+# --cpu_devices (default: one per core, as many as divide the batch) and --compilation_cache, as
+# in sample.py.
+_CPU_DEVICES, _CACHE = runtime.define_flags()
+
 
 def _median_seconds(fn, reps):
   times = []
@@ -41,20 +49,23 @@ def _median_seconds(fn, reps):
 
 def main(_):
   logging.set_verbosity(logging.WARNING)
+  batch = _BATCH.value
+  runtime.setup(cpu_devices=_CPU_DEVICES.value, compilation_cache=_CACHE.value, batch_size=batch)
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import inpaint, machine, masks, networks  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import inpaint, machine, masks, networks, sharding  # pylint: disable=g-import-not-at-top
 
   config = _CONFIG.value
   nets = networks.build_networks(config)
-  batch = _BATCH.value
+  params_sharding, batch_sharding = sharding.local_batch_shardings(batch)
   params = jax.jit(nets.init_generator)(jax.random.PRNGKey(0))
   images = jax.random.uniform(jax.random.PRNGKey(1), nets.image_shape(batch), minval=-1, maxval=1)
   holes = masks.eval_masks('wide', jax.random.PRNGKey(2), batch, nets.image_size)
   key = jax.random.PRNGKey(3)
   info = machine.describe()
   common = dict(config=os.path.basename(config_flags.get_config_filename(flags.FLAGS['config'])),
-                image_size=nets.image_size, batch_size=batch, **info)
+                image_size=nets.image_size, batch_size=batch,
+                batch_devices=batch_sharding.num_devices, **info)
 
   # One network evaluation on the batch (the samplers' loops would be counted once), for each
   # call's share of the matmul peak.
@@ -62,7 +73,10 @@ def main(_):
       params, jax.numpy.zeros(nets.image_shape(batch)), jax.numpy.zeros(batch, 'int32'),
       jax.numpy.zeros((batch, nets.nz)), nets.unconditional_cond(batch)))
 
-  sampler = networks.make_sampler(nets, batch)
+  # The timed calls run as sample.py's: params replicated, the batch split over the devices.
+  params, images, holes = (jax.device_put(params, params_sharding),
+                           *jax.device_put((images, holes), batch_sharding))
+  sampler = networks.make_sampler(nets, batch, batch_sharding)
   cases = [('sampler', nets.num_timesteps, lambda: sampler(params, key))]
   if nets.inpaint:
     cases.append(('conditional', nets.num_timesteps,

@@ -28,18 +28,25 @@ _BATCH = flags.DEFINE_integer('batch_size', 0, 'Batch (0: the config value).')
 _WINDOWS = flags.DEFINE_integer('windows', 6, 'Windows of ours, official, official, ours.')
 _THREADS = flags.DEFINE_integer('threads', 0, 'torch threads (0: one per core).')
 
+from ddgan_jax import runtime  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+# --cpu_devices (default: one per core, as many as divide the batch: our sampler splits its batch
+# over them, as sample.py does) and --compilation_cache.
+_CPU_DEVICES, _CACHE = runtime.define_flags()
+
 
 def main(_):
   logging.set_verbosity(logging.WARNING)
   if not _REPO.value or not os.path.isfile(os.path.join(_REPO.value, 'train_ddgan.py')):
     raise app.UsageError('--official_repo must be a checkout of NVlabs/denoising-diffusion-gan')
+  config = _CONFIG.value
+  batch = _BATCH.value or int(config.train.batch_size)
+  runtime.setup(cpu_devices=_CPU_DEVICES.value, compilation_cache=_CACHE.value, batch_size=batch)
   import jax  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
   import official_code  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import machine, networks  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import machine, networks, sharding  # pylint: disable=g-import-not-at-top
 
-  config = _CONFIG.value
-  batch = _BATCH.value or int(config.train.batch_size)
   torch.set_num_threads(_THREADS.value or os.cpu_count())
   torch.manual_seed(0)
   tdg, NCSNpp, _, _ = official_code.import_official(_REPO.value)
@@ -54,8 +61,9 @@ def main(_):
                                            schedule, args)  # no_grad inside
 
   nets = networks.build_networks(config)
-  params = jax.jit(nets.init_generator)(jax.random.PRNGKey(0))
-  sampler = networks.make_sampler(nets, batch)
+  params_sharding, batch_sharding = sharding.local_batch_shardings(batch)
+  params = jax.device_put(jax.jit(nets.init_generator)(jax.random.PRNGKey(0)), params_sharding)
+  sampler = networks.make_sampler(nets, batch, batch_sharding)
   key = jax.random.PRNGKey(3)
   ours = lambda: jax.block_until_ready(sampler(params, key))
   ours()  # compiles
@@ -67,7 +75,8 @@ def main(_):
   print(json.dumps(dict(
       bench='interleaved_sampler',
       config=os.path.basename(config_flags.get_config_filename(flags.FLAGS['config'])),
-      batch_size=batch, nfe=nets.num_timesteps, windows=_WINDOWS.value,
+      batch_size=batch, batch_devices=batch_sharding.num_devices, nfe=nets.num_timesteps,
+      windows=_WINDOWS.value,
       ratios=[round(r, 3) for r in ratios], median_ratio=round(statistics.median(ratios), 3),
       ours_ms_per_call=round(ours_ms, 2), official_ms_per_call=round(official_ms, 2),
       implementation=f'official PyTorch {torch.__version__}',

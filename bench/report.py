@@ -183,9 +183,10 @@ def _interleaved_section(records) -> list[str]:
           'window timing ours, the official sampler twice, then ours again, so a drift of the '
           'machine within a window falls on both sides; the ratio is the official time over ours '
           '(images/s, ours over official).', '',
-          _table(['config', 'batch', 'NFE', 'ours ms/call', 'official ms/call', 'windows',
-                  'median ours / official', 'per window', 'machine', 'command'],
-                 [[r['config'], r['batch_size'], r['nfe'], r['ours_ms_per_call'],
+          _table(['config', 'batch', 'devices (ours)', 'NFE', 'ours ms/call', 'official ms/call',
+                  'windows', 'median ours / official', 'per window', 'machine', 'command'],
+                 [[r['config'], r['batch_size'], r.get('batch_devices', 1), r['nfe'],
+                   r['ours_ms_per_call'],
                    r['official_ms_per_call'], r['windows'], f"**{r['median_ratio']:.2f}x**",
                    ', '.join(f'{v:.2f}' for v in r['ratios']), _machine(r), f"`{r['command']}`"]
                   for r in rs]), '']
@@ -259,7 +260,8 @@ def _official_section(records) -> list[str]:
   rows = []
   for what, ours, off in ((what, a, b) for pair, what, ours, other in PAIRS
                           for a, b in _rounds(records, pair, ours, other)):
-    devices = f", {ours['devices']} device(s)" if 'devices' in ours else ''
+    n = ours.get('devices', ours.get('batch_devices'))  # train step / sampler (absent: 1)
+    devices = f", {n} device(s)" if n else ''
     # The same model and step, so XLA's FLOP count of ours also counts the official one's work.
     off_share = (f"{ours['gflop_per_step'] / off['ms_per_step'] * 1e3 / off['matmul_gflops']:.3f}"
                  if 'gflop_per_step' in ours and off.get('ms_per_step') else '-')
@@ -370,11 +372,12 @@ def render(everything, out_dir) -> str:
   if inp:
     lines += ['## Sampling and inpainting latency', '',
               'Untrained networks of each config (speed does not depend on the weights); `wide` '
-              'masks; one batched call, median of 5. RePaint\'s own schedule needs 2,410 network '
-              'evaluations per image.', '',
-              _table(['config', 'px', 'batch', 'method', 'NFE', 'ms/call', 'ms/image', 'images/s',
-                      'ms/NFE', 'share', 'NFE fewer than RePaint', 'machine'],
-                     [[r['config'], r['image_size'], r['batch_size'], r['method'], r['nfe'],
+              'masks; one batched call, median of 5, the batch split over `devices` as sample.py '
+              'splits it. RePaint\'s own schedule needs 2,410 network evaluations per image.', '',
+              _table(['config', 'px', 'batch', 'devices', 'method', 'NFE', 'ms/call', 'ms/image',
+                      'images/s', 'ms/NFE', 'share', 'NFE fewer than RePaint', 'machine'],
+                     [[r['config'], r['image_size'], r['batch_size'], r.get('batch_devices', 1),
+                       r['method'], r['nfe'],
                        r['ms_per_call'], r['ms_per_image'], r['images_per_s'],
                        r.get('ms_per_nfe', '-'), r.get('share_of_matmul_peak', '-'),
                        r.get('nfe_fewer_than_repaint', '-'), _machine(r)]

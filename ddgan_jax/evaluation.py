@@ -38,6 +38,7 @@ from ddgan_jax import checkpointing, heldout_masks
 from ddgan_jax import inpaint as inpaint_lib
 from ddgan_jax import masks as masks_lib
 from ddgan_jax import perceptual
+from ddgan_jax import sharding
 from ddgan_jax import visualize
 
 LPIPS_MIN_SIZE = perceptual.LPIPS_MIN_SIZE
@@ -212,19 +213,6 @@ def family_masks(family: str, seed: int, num_images: int, image_size: int,
   return np.concatenate(parts)[:num_images]
 
 
-def _batch_sharding(batch_size: int) -> tuple[jax.sharding.Sharding, jax.sharding.Sharding]:
-  """(params sharding, batch sharding): the batch split over all local devices when it
-  divides evenly (the params replicated), else everything on the first device."""
-  devices = jax.local_devices()
-  if len(devices) > 1 and batch_size % len(devices) == 0:
-    mesh = jax.sharding.Mesh(np.asarray(devices), ('data',))
-    spec = jax.sharding.PartitionSpec
-    return (jax.sharding.NamedSharding(mesh, spec()),
-            jax.sharding.NamedSharding(mesh, spec('data')))
-  single = jax.sharding.SingleDeviceSharding(devices[0])
-  return single, single
-
-
 def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
              num_images: int = 100, batch_size: int = 8,
              families: Sequence[str] = masks_lib.EVAL_FAMILIES,
@@ -281,7 +269,7 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
     raise ValueError(f'dataset images {images.shape[1:]} do not fit the model '
                      f'{nets.image_shape(1)[1:]}.')
   batch_size = min(batch_size, n)
-  params_sharding, batch_sharding = _batch_sharding(batch_size)
+  params_sharding, batch_sharding = sharding.local_batch_shardings(batch_size)
   params = checkpointing.restore_ema_generator(  # checked to fit `nets` above
       checkpoint, nets.abstract_generator_params(params_sharding), step)
   images_u8 = inpaint_lib.float_to_uint8(images)

@@ -159,10 +159,14 @@ def check_checkpoint_fits(path: str, nets: Networks, step: int | None = None) ->
                      f'{stored.get(k, "missing")}, config builds {wanted.get(k, "nothing")}).')
 
 
-def make_sampler(nets: Networks, num_images: int):
+def make_sampler(nets: Networks, num_images: int,
+                 sharding: jax.sharding.Sharding | None = None):
   """A jitted fn(params_g, key) -> unconditional samples [N, H, W, C] in [-1, 1] (NFE = T).
 
-  A mask-conditional generator samples unconditionally with an all-ones mask.
+  A mask-conditional generator samples unconditionally with an all-ones mask. With `sharding`
+  (a batch sharding, e.g. `sharding.local_batch_shardings`'s; the params replicated on its
+  devices) the samples, and the work, are split over its devices: the same samples, since
+  JAX's random draws do not depend on how they are sharded.
   """
   shape = nets.image_shape(num_images)
 
@@ -171,4 +175,4 @@ def make_sampler(nets: Networks, num_images: int):
     denoise = lambda x, t, z: nets.apply_g(params, x, t, z, cond)
     return diffusion.sample(nets.schedule, denoise, key, shape, nets.nz)
 
-  return jax.jit(sample_fn)
+  return jax.jit(sample_fn, out_shardings=sharding)

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from configs import tiny, tiny_inpaint
-from ddgan_jax import checkpointing, inpaint, masks, networks
+from ddgan_jax import checkpointing, inpaint, masks, networks, sharding
 
 SIZE, CHANNELS, BATCH = 16, 3, 4
 
@@ -81,6 +81,28 @@ def test_known_pixels_survive_the_png_round_trip(cond_model, tmp_path):
   # The float path alone also maps known uint8 values back to themselves.
   as_float = inpaint.uint8_to_float(images_u8)
   np.testing.assert_array_equal(inpaint.float_to_uint8(as_float), images_u8)
+
+
+def test_batch_split_over_devices_gives_the_same_results(cond_model):
+  """sample.py's sharding: the sampler and `inpaint` with the batch split over the local devices
+  (8 fake CPU devices here) compute what one device computes."""
+  nets, params = cond_model
+  params_sharding, batch_sharding = sharding.local_batch_shardings(8)
+  assert batch_sharding.num_devices == jax.local_device_count() == 8
+  assert sharding.local_batch_shardings(6)[1].num_devices == 1  # 8 does not divide 6
+  split_params = jax.device_put(params, params_sharding)
+  key = jax.random.PRNGKey(6)
+  one = networks.make_sampler(nets, 8)(params, key)
+  split = networks.make_sampler(nets, 8, batch_sharding)(split_params, key)
+  assert one.sharding.num_devices == 1
+  assert split.sharding.is_equivalent_to(batch_sharding, split.ndim)
+  np.testing.assert_allclose(np.asarray(split), np.asarray(one), rtol=0, atol=1e-5)
+  images, holes = data(batch=8)
+  one, _ = inpaint.inpaint(nets, params, images, holes, key, mode='conditional')
+  split, _ = inpaint.inpaint(nets, split_params, jax.device_put(images, batch_sharding),
+                             jax.device_put(holes, batch_sharding), key, mode='conditional')
+  assert split.sharding.is_equivalent_to(batch_sharding, split.ndim)
+  np.testing.assert_allclose(np.asarray(split), np.asarray(one), rtol=0, atol=1e-5)
 
 
 # ------------------------------------------------------------------ NFE and compiles
