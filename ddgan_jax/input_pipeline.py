@@ -63,22 +63,18 @@ def _train_limit(data_cfg: ml_collections.ConfigDict, split: str) -> int | None:
   return limit if split == data_cfg.get('train_split', 'train') and limit > 0 else None
 
 
-def _split_size(source: sources.Source, data_cfg: ml_collections.ConfigDict, split: str) -> int:
+def num_examples(data_cfg: ml_collections.ConfigDict, split: str,
+                 source: sources.Source | None = None) -> int:
+  """Examples in ``split``: ``data.num_train_examples`` when > 0 for the train split (the
+  dataset is not opened), else the count of ``source`` (default: the config's, opened here)."""
   limit = _train_limit(data_cfg, split)
   if limit is not None:
     return limit
-  size = source.num_examples(split)
+  size = (source or sources.make_source(data_cfg)).num_examples(split)
   if size is None:
     raise ValueError(f'Size of split {split!r} of {data_cfg.dataset!r} is unknown (dataset '
                      'mocked or not prepared): set data.num_train_examples.')
   return size
-
-
-def num_examples(data_cfg: ml_collections.ConfigDict, split: str) -> int:
-  """Examples in ``split`` (``data.num_train_examples`` when > 0 for the train split, without
-  opening the dataset)."""
-  limit = _train_limit(data_cfg, split)
-  return limit if limit is not None else _split_size(sources.make_source(data_cfg), data_cfg, split)
 
 
 def prepare(data_cfg: ml_collections.ConfigDict) -> None:
@@ -220,7 +216,7 @@ def create_dataset(data_cfg: ml_collections.ConfigDict, *, global_batch_size: in
   if start_step < 0:
     raise ValueError(f'start_step={start_step} < 0.')
   source = sources.make_source(data_cfg)
-  per_process = _split_size(source, data_cfg, split) // process_count
+  per_process = num_examples(data_cfg, split, source) // process_count
   batches_per_epoch = per_process // local_batch_size
   if batches_per_epoch == 0:
     raise ValueError(f'Split {split!r} has {per_process} examples per process: fewer than one '
