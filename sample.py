@@ -93,13 +93,13 @@ def warn(message: str) -> None:
 
 def _quiet(batch_size: int = 1) -> None:
   """Library logs down to warnings, the compilation cache on, and a CPU host split into devices
-  for a batch of `batch_size` (one device for the app, which inpaints one image at a time);
-  before JAX starts."""
+  for a batch of `batch_size` (`runtime.cpu_device_count`: by default one device for the app's
+  single images); before JAX starts."""
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
-  runtime.setup(cpu_devices=_CPU_DEVICES.value if batch_size > 1 else 0,
-                compilation_cache=_COMPILATION_CACHE.value, batch_size=batch_size)
+  runtime.setup(cpu_devices=_CPU_DEVICES.value, compilation_cache=_COMPILATION_CACHE.value,
+                batch_size=batch_size)
 
 
 def main(argv):
