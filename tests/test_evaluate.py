@@ -1,5 +1,6 @@
 """Inpainting evaluation: metrics against references, baselines, the runner end to end."""
 import json
+import os
 
 import jax
 import numpy as np
@@ -103,12 +104,16 @@ def test_evaluate_end_to_end(tiny_checkpoint, tmp_path):
   out = tmp_path / 'eval'
   families = ('wide', 'sr2')
   report = evaluation.evaluate(tiny_checkpoint, str(out), split='validation', num_images=10,
-                               batch_size=8, families=families, progress=False)
+                               batch_size=8, families=families, progress=False,
+                               realism_images=12, realism_cache_dir=str(tmp_path / 'cache'))
   expected_methods = list(evaluation.DEFAULT_METHODS)
   assert len(expected_methods) == 6
-  rows = report['results']
-  assert [(r['family'], r['method']) for r in rows] == [
-      (f, m) for f in families for m in expected_methods]
+  model_methods = ['conditional', 'repaint_r1', 'repaint_r5']
+  all_rows = report['results']
+  assert [(r['family'], r['method']) for r in all_rows] == [
+      (f, m) for f in families for m in expected_methods] + [
+          ('unconditional', m) for m in model_methods]
+  rows = [r for r in all_rows if r['family'] != 'unconditional']
   t = 4  # tiny config: num_timesteps
   nfe = {r['method']: r['nfe'] for r in rows}
   assert nfe == dict(conditional=t, repaint_r1=t, repaint_r5=5 * t, telea=0, navier_stokes=0,
@@ -123,14 +128,37 @@ def test_evaluate_end_to_end(tiny_checkpoint, tmp_path):
   # beats an untrained generator.
   assert sr2['biharmonic']['psnr'] > sr2['conditional']['psnr']
 
+  # Realism, against the first 12 images of the split: every row, the unconditional ones too.
+  uncond = {r['method']: r for r in all_rows if r['family'] == 'unconditional'}
+  for r in all_rows:
+    assert r['fid'] > 0 and r['kid'] is not None and r['kid_std'] is None, r  # 10 vs 12: whole sets.
+    assert 0 <= r['precision'] <= 1 and 0 <= r['recall'] <= 1, r
+  for r in uncond.values():  # No ground truth: no paired metrics.
+    assert r['lpips'] is None and r['psnr'] is None and r['ssim'] is None, r
+    assert r['diversity'] is None and r['hole_ratio'] == 1.0, r
+  # An untrained generator's samples are far from real images and nearly all alike (tiny k-NN
+  # balls: no recall); sr2's classical fills (1 pixel in 4 kept, the rest interpolated) are
+  # close to the real images.
+  assert uncond['conditional']['fid'] > 2 * sr2['biharmonic']['fid']
+  assert uncond['conditional']['kid'] > max(0.0, sr2['biharmonic']['kid'])
+  assert uncond['conditional']['recall'] < sr2['biharmonic']['recall']
+  realism_settings = report['settings']['realism']
+  assert realism_settings['reference_images'] == 12 and report['settings']['unconditional']
+  assert realism_settings['cache_file'].startswith(str(tmp_path / 'cache'))
+  assert os.path.isfile(realism_settings['cache_file'])
+
   saved = json.loads((out / 'results.json').read_text())
-  assert saved['results'] == json.loads(json.dumps(rows))
+  assert saved['results'] == json.loads(json.dumps(all_rows))
   assert saved['settings']['num_images'] == 10 and saved['settings']['split'] == 'validation'
   table = (out / 'results.md').read_text()
   lines = table.splitlines()
-  # The full table has 9 columns; the summary above it one per model method + family + best.
-  table_rows = [l for l in lines if l.startswith(('| wide', '| sr2')) and l.count('|') == 10]
+  # The full table has 13 columns; the summary above it one per model method + family + best.
+  table_rows = [l for l in lines if l.startswith(('| wide', '| sr2')) and l.count('|') == 14]
   assert len(table_rows) == 12
+  uncond_rows = [l for l in lines if l.startswith('| unconditional') and l.count('|') == 14]
+  assert len(uncond_rows) == 3 and all('| 100.0 | DDGAN' in l and '| - | - | - | - |' in l
+                                       for l in uncond_rows)
+  assert 'KID×10³ ↓ | FID ↓ | precision ↑ | recall ↑' in table
   summary_rows = [l for l in lines if l.startswith(('| wide', '| sr2')) and l.count('|') == 6]
   assert len(summary_rows) == 2 and evaluation.format_summary(saved) in table
   for r in rows:  # Diversity: model methods only; the sampler's noise makes fills differ.
@@ -147,6 +175,8 @@ def test_evaluate_end_to_end(tiny_checkpoint, tmp_path):
     grid = np.asarray(Image.open(out / f'grid_{f}.png'))
     # 8 rows of 16 px (+2 padding), 2 + 6 columns.
     assert grid.shape == (8 * 18 + 2, 8 * 18 + 2, 3)
+  grid = np.asarray(Image.open(out / 'grid_unconditional.png'))  # One column per model method.
+  assert grid.shape == (8 * 18 + 2, 3 * 18 + 2, 3)
 
 
 def test_evaluate_rejects_conditional_for_unconditional_models(tmp_path):
