@@ -75,6 +75,9 @@ def get_config() -> ml_collections.ConfigDict:
   # Differentiable augmentation of D's inputs (ddgan_jax/augment.py, DiffAugment): a comma-
   # separated subset of translation, cutout; '' = the official D input.
   optim.d_augment = ''
+  # G's learning rate is 0 for the first g_frozen_steps steps: D alone learns against the
+  # starting (e.g. pretrained) generator first. 0 = the official run.
+  optim.g_frozen_steps = 0
 
   # --------------------------------------------------------------- train
   config.train = train = ml_collections.ConfigDict()

@@ -6,7 +6,9 @@ Layout of a checkpoint directory (`<workdir>/checkpoints`):
     <step>/ema_generator  the EMA generator parameters only (what inference restores)
     <step>/config         the resolved config as JSON (enough to rebuild the networks)
 
-Inference checkpoints written by `ddgan_jax.convert` hold only `ema_generator` and `config`.
+Inference checkpoints written by `ddgan_jax.convert` hold only `ema_generator` and `config`;
+`ddgan_jax.export --with_discriminator` adds `discriminator` (D's parameters), so that
+fine-tuning (`train.init_from`) starts with a D that already discriminates.
 Restoring takes abstract arrays with the caller's shardings, so a checkpoint written on one
 device layout restores onto any other. Before an item's arrays are restored every byte of it is
 read once (`verify_item`), so a truncated or missing file is a one-line `CheckpointError`
@@ -23,7 +25,7 @@ import ml_collections
 import orbax.checkpoint as ocp
 import tensorstore as ts
 
-STATE, EMA, CONFIG = 'state', 'ema_generator', 'config'
+STATE, EMA, CONFIG, DISC = 'state', 'ema_generator', 'config', 'discriminator'
 CHECKPOINT_SUBDIR = 'checkpoints'
 
 
@@ -114,21 +116,24 @@ class Checkpointer:
 
 
 def save_inference_checkpoint(directory: str, *, ema_params: Any,
-                              config: ml_collections.ConfigDict, step: int = 0) -> str:
-  """Writes an inference-only checkpoint (EMA generator + config) that `sample.py` can use.
+                              config: ml_collections.ConfigDict, step: int = 0,
+                              disc_params: Any = None) -> str:
+  """Writes an inference-only checkpoint (EMA generator + config, and D's parameters when
+  `disc_params` is given) that `sample.py` can use.
 
   Returns the step directory written. Refuses to overwrite an existing step.
   """
   directory = os.path.abspath(directory)
   options = ocp.CheckpointManagerOptions(create=True, enable_async_checkpointing=False)
-  with ocp.CheckpointManager(directory, options=options, item_names=(EMA, CONFIG)) as manager:
+  items = {EMA: ocp.args.StandardSave(ema_params),
+           CONFIG: ocp.args.JsonSave(config_to_json_dict(config))}
+  if disc_params is not None:
+    items[DISC] = ocp.args.StandardSave(disc_params)
+  with ocp.CheckpointManager(directory, options=options, item_names=tuple(items)) as manager:
     if step in manager.all_steps():
       raise FileExistsError(f'{directory} already holds a checkpoint at step {step}; '
                             'choose another --output_dir.')
-    manager.save(step, args=ocp.args.Composite(**{
-        EMA: ocp.args.StandardSave(ema_params),
-        CONFIG: ocp.args.JsonSave(config_to_json_dict(config)),
-    }), force=True)
+    manager.save(step, args=ocp.args.Composite(**items), force=True)
   return os.path.join(directory, str(step))
 
 
@@ -160,6 +165,7 @@ def _reader(directory: str) -> ocp.CheckpointManager:
   registry = ocp.handlers.DefaultCheckpointHandlerRegistry()
   registry.add(STATE, ocp.args.StandardRestore, ocp.StandardCheckpointHandler)
   registry.add(EMA, ocp.args.StandardRestore, ocp.StandardCheckpointHandler)
+  registry.add(DISC, ocp.args.StandardRestore, ocp.StandardCheckpointHandler)
   registry.add(CONFIG, ocp.args.JsonRestore, ocp.JsonCheckpointHandler)
   return ocp.CheckpointManager(directory, handler_registry=registry)
 
@@ -203,6 +209,23 @@ def restore_ema_generator(path: str, abstract_params: Any, step: int | None = No
     restored = manager.restore(step, args=ocp.args.Composite(**{
         EMA: ocp.args.StandardRestore(abstract_params)}))
   return restored[EMA]
+
+
+def restore_discriminator(path: str, step: int | None = None) -> Any | None:
+  """D's parameters of a checkpoint as stored (host arrays), or None when it holds none (an
+  inference checkpoint exported without them, a converted official one): from an inference
+  checkpoint's `discriminator` item, else from a training checkpoint's `state`."""
+  directory, step = resolve_checkpoint(path, step)
+  step_dir = os.path.join(directory, str(step))
+  item = DISC if os.path.isdir(os.path.join(step_dir, DISC)) else STATE
+  if not os.path.isdir(os.path.join(step_dir, item)):
+    return None
+  verify_item(directory, step, item)
+  one_device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  with _reader(directory) as manager:  # As stored, onto one device (any saved layout).
+    restored = manager.restore(step, args=ocp.args.Composite(**{
+        item: ocp.args.StandardRestore(fallback_sharding=one_device)}))
+  return restored[item] if item == DISC else restored[item]['params_d']
 
 
 def with_sharding(abstract_tree: Any, sharding: jax.sharding.Sharding) -> Any:

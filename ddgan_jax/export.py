@@ -2,9 +2,11 @@
 
   python -m ddgan_jax.export --workdir=runs/fm --output_dir=pretrained/fashion_mnist_inpaint
 
-The result holds only what inference needs (`ema_generator` + `config`, no optimizer state or
-discriminator), at the same step number, and loads like any checkpoint: `load_inpainter`,
-`sample.py --checkpoint`, `evaluate.py --checkpoint`, or `train.init_from` to fine-tune.
+The result holds only what inference needs (`ema_generator` + `config`, no optimizer state),
+at the same step number, and loads like any checkpoint: `load_inpainter`, `sample.py
+--checkpoint`, `evaluate.py --checkpoint`, or `train.init_from` to fine-tune. With
+`--with_discriminator` it also holds D's parameters, so a fine-tuning run starts with a D that
+already discriminates (`finetune.load_pretrained_discriminator`).
 """
 from __future__ import annotations
 
@@ -15,15 +17,23 @@ from typing import Sequence
 import jax
 
 
-def export(workdir: str, output_dir: str, step: int | None = None) -> str:
+def export(workdir: str, output_dir: str, step: int | None = None,
+           with_discriminator: bool = False) -> str:
   """Writes the inference checkpoint; returns its step directory. Refuses to overwrite."""
   from ddgan_jax import checkpointing, networks  # pylint: disable=import-outside-toplevel
   nets, params, config = networks.load_ema_generator(workdir, step=step)
   del nets
   step = checkpointing.resolve_checkpoint(workdir, step)[1]
   params = jax.tree.map(jax.numpy.asarray, params)
+  disc = None
+  if with_discriminator:
+    disc = checkpointing.restore_discriminator(workdir, step)
+    if disc is None:
+      raise ValueError(f'{workdir} holds no discriminator at step {step}; export a training '
+                       'workdir, or drop --with_discriminator.')
+    disc = jax.tree.map(jax.numpy.asarray, disc)
   return checkpointing.save_inference_checkpoint(os.path.abspath(output_dir), ema_params=params,
-                                                 config=config, step=step)
+                                                 config=config, step=step, disc_params=disc)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -32,10 +42,12 @@ def main(argv: Sequence[str] | None = None) -> None:
   flags.DEFINE_string('workdir', None, 'Training workdir (or checkpoint directory).', flag_values=fv)
   flags.DEFINE_string('output_dir', None, 'Where to write the inference checkpoint.', flag_values=fv)
   flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).', flag_values=fv)
+  flags.DEFINE_bool('with_discriminator', False, "Also write D's parameters (for fine-tuning).",
+                    flag_values=fv)
   flags.mark_flags_as_required(['workdir', 'output_dir'], flag_values=fv)
   fv(list(sys.argv if argv is None else argv))
   try:
-    out = export(fv.workdir, fv.output_dir, fv.step)
+    out = export(fv.workdir, fv.output_dir, fv.step, fv.with_discriminator)
   except (OSError, ValueError) as e:
     print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
     sys.exit(2)

@@ -13,7 +13,11 @@ Its generator is grafted onto the new run's generator:
 So a conditional generator started from an unconditional one computes exactly what the
 unconditional one did at step 0, whatever the condition. Anything else that differs (another
 nf, ch_mult, resolution, a missing array) is refused with the first mismatching parameter.
-The discriminator and both optimizers start fresh: inference checkpoints carry no D.
+The discriminator starts from the checkpoint's when it has one of exactly the new run's shapes
+(a training checkpoint, or an inference checkpoint exported with `--with_discriminator`): a
+fresh D needs hundreds of steps before it tells a trained generator's samples from real ones
+(docs/discriminator.md), longer than a short fine-tuning run. Otherwise D starts fresh; both
+optimizers always do.
 """
 from __future__ import annotations
 
@@ -75,3 +79,18 @@ def load_pretrained_generator(path: str, target: Any) -> Any:
   source = networks.restore_ema_params(directory, source_nets, step=step)
   grafted = graft(target, jax.tree.map(np.asarray, source))
   return grafted
+
+
+def load_pretrained_discriminator(path: str, target: Any) -> Any | None:
+  """The discriminator stored with the checkpoint at `path` if it has exactly `target`'s tree
+  and shapes (arrays on the default device), else None (the run's D then starts fresh)."""
+  source = checkpointing.restore_discriminator(path)
+  if source is None:
+    return None
+  keystr = jax.tree_util.keystr
+  src = {keystr(p): np.asarray(v) for p, v in jax.tree_util.tree_leaves_with_path(source)}
+  tgt = {keystr(p): v for p, v in jax.tree_util.tree_leaves_with_path(target)}
+  if src.keys() != tgt.keys() or any(src[k].shape != tuple(tgt[k].shape) for k in tgt):
+    return None
+  return jax.tree_util.tree_map_with_path(
+      lambda p, leaf: jnp.asarray(src[keystr(p)], leaf.dtype), target)

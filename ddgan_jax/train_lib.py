@@ -8,6 +8,7 @@ what an uninterrupted run would have drawn.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -60,6 +61,10 @@ class Optimizers(NamedTuple):
   lr_d: Callable[[Any], Any]
 
 
+def _frozen_until(steps: int, schedule: Callable[[Any], Any], count: Any) -> Any:
+  return jnp.where(jnp.asarray(count) < steps, 0.0, schedule(count))
+
+
 def run_length(config: ml_collections.ConfigDict, batch_size: int) -> tuple[int, int]:
   """(steps per epoch, total steps) of a training run: epochs of the train split (or of
   `data.num_train_examples`), and `train.num_steps`, or else `train.num_epochs` epochs."""
@@ -72,10 +77,18 @@ def run_length(config: ml_collections.ConfigDict, batch_size: int) -> tuple[int,
 
 def make_optimizers(optim: ml_collections.ConfigDict, steps_per_epoch: int,
                     total_steps: int) -> Optimizers:
-  """Adam(beta1, beta2, eps) for G and D with the per-epoch cosine schedule."""
+  """Adam(beta1, beta2, eps) for G and D with the per-epoch cosine schedule.
+
+  optim.g_frozen_steps > 0 holds G's learning rate at 0 for that many steps from step 0, so D
+  alone learns against the starting generator first (a fresh D needs hundreds of steps to
+  tell a trained G's samples from real ones, docs/discriminator.md); 0 is the official run.
+  """
   num_epochs = max(total_steps / steps_per_epoch, 1e-8)
   lr_g, lr_d = (learning_rate_schedule(lr, optim.lr_min, steps_per_epoch, num_epochs, optim.schedule)
                 for lr in (optim.lr_g, optim.lr_d))
+  frozen = int(optim.get('g_frozen_steps', 0))
+  if frozen > 0:
+    lr_g = functools.partial(_frozen_until, frozen, lr_g)
   adam = lambda lr: optax.adam(lr, b1=optim.beta1, b2=optim.beta2, eps=optim.eps)
   return Optimizers(adam(lr_g), adam(lr_d), lr_g, lr_d)
 
@@ -420,12 +433,17 @@ def _progress_bar(total_steps: int, start_step: int, max_seconds: float, disable
 def _start_from_pretrained(state: TrainState, path: str, repl: jax.sharding.Sharding
                            ) -> TrainState:
   """A fresh state whose generator (and its EMA) come from the checkpoint at `path`
-  (`finetune.graft`); D and the optimizer states stay as initialised."""
+  (`finetune.graft`), and D too when the checkpoint has one that fits; the optimizer states
+  stay as initialised."""
   from ddgan_jax import finetune  # pylint: disable=g-import-not-at-top
   params_g = jax.device_put(finetune.load_pretrained_generator(path, state.params_g), repl)
+  params_d = finetune.load_pretrained_discriminator(path, state.params_d)
   if jax.process_index() == 0:
-    print(f'Generator initialised from {path} (discriminator and optimizers fresh).', flush=True)
-  return state.replace(params_g=params_g, ema_g=jax.tree.map(jnp.copy, params_g))
+    what = ('Generator and discriminator' if params_d is not None
+            else 'Generator (discriminator fresh: the checkpoint has none that fits)')
+    print(f'{what} initialised from {path}; optimizers fresh.', flush=True)
+  state = state.replace(params_g=params_g, ema_g=jax.tree.map(jnp.copy, params_g))
+  return state if params_d is None else state.replace(params_d=jax.device_put(params_d, repl))
 
 
 def _agree(flag: bool) -> bool:

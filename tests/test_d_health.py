@@ -125,3 +125,14 @@ def test_translation_moves_content_without_losing_it():
   # Differentiable: the gradient of the moved sum is the indicator of what stays inside.
   g = jax.grad(lambda v: augment.translate(jax.random.PRNGKey(3), v).sum())(x)
   np.testing.assert_array_equal(g[:, 6:10, 6:10], 1.0)
+
+
+def test_g_frozen_steps_hold_only_g_still():
+  config = tiny_inpaint.get_config()
+  config.optim.g_frozen_steps = 3
+  opt = train_lib.make_optimizers(config.optim, 10, 100)
+  assert [float(opt.lr_g(s)) for s in (0, 2)] == [0.0, 0.0]
+  assert float(opt.lr_g(3)) == pytest.approx(config.optim.lr_g, rel=1e-3)  # cosine, epoch 0
+  assert float(opt.lr_d(0)) == pytest.approx(config.optim.lr_d, rel=1e-3)
+  config.optim.g_frozen_steps = 0
+  assert float(train_lib.make_optimizers(config.optim, 10, 100).lr_g(0)) > 0

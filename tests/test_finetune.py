@@ -89,3 +89,47 @@ def test_mismatching_model_is_refused_naming_the_parameter(uncond_checkpoint):
   target = nets.abstract_generator_params()
   with pytest.raises(ValueError, match=r"init_from: .*\['.*'\].* is \("):
     finetune.load_pretrained_generator(path, target)
+
+
+def test_a_shipped_discriminator_starts_the_run_when_it_fits(tmp_path):
+  config = tiny_inpaint.get_config()
+  nets = networks.build_networks(config)
+  params_g = jax.jit(nets.init_generator)(jax.random.PRNGKey(1))
+  params_d = jax.tree.map(lambda p: p + 0.01, jax.jit(nets.init_discriminator)(jax.random.PRNGKey(2)))
+  checkpointing.save_inference_checkpoint(str(tmp_path / 'with_d'), ema_params=params_g,
+                                          config=config, disc_params=params_d)
+  opt = train_lib.make_optimizers(config.optim, 10, 100)
+  repl = sharding.replicated(sharding.make_mesh())
+  state = jax.jit(lambda key: train_lib.init_state(nets, opt, key), out_shardings=repl)(
+      jax.random.PRNGKey(0))
+  started = train_lib._start_from_pretrained(state, str(tmp_path / 'with_d'), repl)  # pylint: disable=protected-access
+  for a, b in zip(jax.tree.leaves(started.params_d), jax.tree.leaves(params_d)):
+    np.testing.assert_array_equal(a, b)
+  # A D of other shapes (the unconditional model's: fewer input channels) is not used.
+  u_config = tiny.get_config()
+  u_nets = networks.build_networks(u_config)
+  checkpointing.save_inference_checkpoint(
+      str(tmp_path / 'other_d'), ema_params=jax.jit(u_nets.init_generator)(jax.random.PRNGKey(1)),
+      config=u_config, disc_params=jax.jit(u_nets.init_discriminator)(jax.random.PRNGKey(2)))
+  assert finetune.load_pretrained_discriminator(str(tmp_path / 'other_d'), state.params_d) is None
+
+
+def test_export_with_discriminator_takes_d_from_the_training_state(tmp_path):
+  from ddgan_jax import export
+  config = tiny_inpaint.get_config()
+  nets = networks.build_networks(config)
+  opt = train_lib.make_optimizers(config.optim, 10, 100)
+  state = jax.jit(lambda key: train_lib.init_state(nets, opt, key))(jax.random.PRNGKey(3))
+  state = state.replace(params_d=jax.tree.map(lambda p: p + 0.02, state.params_d))
+  ckpt = checkpointing.Checkpointer(str(tmp_path / 'run' / 'checkpoints'), async_save=False)
+  ckpt.save(5, state, state.ema_g, config)
+  ckpt.close()
+  out = export.export(str(tmp_path / 'run'), str(tmp_path / 'exported'), with_discriminator=True)
+  got = finetune.load_pretrained_discriminator(out, state.params_d)
+  for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(state.params_d)):
+    np.testing.assert_array_equal(a, b)
+  no_d = checkpointing.save_inference_checkpoint(str(tmp_path / 'no_d'), ema_params=state.ema_g,
+                                                 config=config)
+  assert finetune.load_pretrained_discriminator(no_d, state.params_d) is None
+  with pytest.raises(ValueError, match='holds no discriminator'):
+    export.export(no_d, str(tmp_path / 'again'), with_discriminator=True)
