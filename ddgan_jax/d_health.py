@@ -47,6 +47,13 @@ class Monitor:
     gap = scalars.get('d_logit_gap')
     return gap is not None and not gap >= self.min_logit_gap  # NaN counts as at chance
 
+  @classmethod
+  def from_config(cls, train: Mapping) -> 'Monitor':
+    """From `config.train.d_health` (defaults where a config predates it)."""
+    section = dict(train.get('d_health') or {})
+    return cls(float(section.get('min_logit_gap', cls.min_logit_gap)),
+               int(section.get('windows', cls.windows)))
+
   def update(self, step: int, scalars: Mapping[str, float]) -> str | None:
     """Feeds one window's scalars (with `health_scalars`); returns the warning line when the
     streak reaches `windows` windows, else None."""
@@ -78,8 +85,11 @@ def summarize(records: list[dict], min_logit_gap: float = 0.1, last: int = 3) ->
   records = [r for r in records if 'd_real_logit' in r][-last:]
   if not records:
     return 'Discriminator health: no training log found.'
-  mean = lambda k: (sum(r[k] for r in records if k in r) / max(1, sum(k in r for r in records))
-                    if any(k in r for r in records) else math.nan)
+
+  def mean(key: str) -> float:  # over the windows that logged `key` (R1: windows with R1 steps)
+    values = [r[key] for r in records if key in r]
+    return sum(values) / len(values) if values else math.nan
+
   gap = mean('d_real_logit') - mean('d_fake_logit')
   acc = 0.5 * (mean('d_acc_real') + mean('d_acc_fake'))
   verdict = ('informative' if gap >= min_logit_gap

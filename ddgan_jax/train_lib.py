@@ -335,8 +335,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   # (an eager jnp.add per metric) made every step wait for the previous one: XLA:CPU runs such
   # tiny programs in the calling thread, once their inputs are ready.
   window, t_log = [], time.time()
-  health = d_health.Monitor(float(config.train.d_health.min_logit_gap),
-                            int(config.train.d_health.windows))
+  health = d_health.Monitor.from_config(config.train)
   pbar = _progress_bar(total_steps, start_step, max_seconds, disable=not is_main)
   step = start_step
   while step < total_steps:

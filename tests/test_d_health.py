@@ -136,3 +136,12 @@ def test_g_frozen_steps_hold_only_g_still():
   assert float(opt.lr_d(0)) == pytest.approx(config.optim.lr_d, rel=1e-3)
   config.optim.g_frozen_steps = 0
   assert float(train_lib.make_optimizers(config.optim, 10, 100).lr_g(0)) > 0
+
+
+def test_monitor_reads_the_config_and_defaults_for_older_ones():
+  config = tiny_inpaint.get_config()
+  config.train.d_health.min_logit_gap = 0.3
+  config.train.d_health.windows = 5
+  assert d_health.Monitor.from_config(config.train) == d_health.Monitor(0.3, 5)
+  del config.train['d_health']
+  assert d_health.Monitor.from_config(config.train) == d_health.Monitor(0.1, 3)
