@@ -30,6 +30,11 @@ import numpy as np
 from ddgan_jax import checkpointing
 
 
+def _by_path(tree: Any) -> dict[str, Any]:
+  """{'[\'conv_in\'][\'kernel\']': leaf, ...}: a parameter tree's leaves by path."""
+  return {jax.tree_util.keystr(p): v for p, v in jax.tree_util.tree_leaves_with_path(tree)}
+
+
 def graft(target: Any, source: Any) -> Any:
   """`target`'s tree with `source`'s values (see the module docstring).
 
@@ -42,8 +47,8 @@ def graft(target: Any, source: Any) -> Any:
     ValueError: naming the first parameter that cannot be grafted.
   """
   keystr = jax.tree_util.keystr
-  src = {keystr(p): v for p, v in jax.tree_util.tree_leaves_with_path(source)}
-  tgt_paths = [keystr(p) for p, _ in jax.tree_util.tree_leaves_with_path(target)]
+  src = _by_path(source)
+  tgt_paths = list(_by_path(target))
   extra = sorted(set(src) - set(tgt_paths))
   if extra:
     raise ValueError(f'init_from: the pretrained generator has {extra[0]} (and {len(extra) - 1} '
@@ -87,10 +92,8 @@ def load_pretrained_discriminator(path: str, target: Any) -> Any | None:
   source = checkpointing.restore_discriminator(path)
   if source is None:
     return None
-  keystr = jax.tree_util.keystr
-  src = {keystr(p): np.asarray(v) for p, v in jax.tree_util.tree_leaves_with_path(source)}
-  tgt = {keystr(p): v for p, v in jax.tree_util.tree_leaves_with_path(target)}
-  if src.keys() != tgt.keys() or any(src[k].shape != tuple(tgt[k].shape) for k in tgt):
+  src, tgt = _by_path(source), _by_path(target)
+  if src.keys() != tgt.keys() or any(tuple(src[k].shape) != tuple(tgt[k].shape) for k in tgt):
     return None
   return jax.tree_util.tree_map_with_path(
-      lambda p, leaf: jnp.asarray(src[keystr(p)], leaf.dtype), target)
+      lambda p, leaf: jnp.asarray(src[jax.tree_util.keystr(p)], leaf.dtype), target)

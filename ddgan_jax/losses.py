@@ -91,10 +91,12 @@ def composite(x0_pred: jax.Array, x0: jax.Array, mask: jax.Array | None) -> jax.
 
 def fake_pair(params_g: Any, apply_g: GeneratorApply, schedule: diffusion.Schedule,
               x_tp1: jax.Array, draws: Draws, x0: jax.Array, mask: jax.Array | None,
-              cond: jax.Array | None) -> tuple[jax.Array, jax.Array]:
-  """x0' = G(x_{t+1}, t, z) (composited) and x_pos ~ q(x_t | x_{t+1}, x0')."""
+              cond: jax.Array | None, probe: jax.Array | None = None
+              ) -> tuple[jax.Array, jax.Array]:
+  """x0' = G(x_{t+1}, t, z) (composited) and x_pos ~ q(x_t | x_{t+1}, x0' + probe)."""
   x0_pred = composite(apply_g(params_g, x_tp1, draws.t, draws.z, cond), x0, mask)
-  return x0_pred, diffusion.posterior_sample(schedule, x0_pred, x_tp1, draws.t, draws.noise_post)
+  x0_post = x0_pred if probe is None else x0_pred + probe
+  return x0_pred, diffusion.posterior_sample(schedule, x0_post, x_tp1, draws.t, draws.noise_post)
 
 
 def judge(params_d: Any, apply_d: DiscriminatorApply, x: jax.Array, t: jax.Array,
@@ -190,9 +192,9 @@ def generator_loss(params_g: Any, params_d: Any, x0: jax.Array, draws: Draws, *,
   x_t, x_tp1 = diffusion.q_sample_pairs(schedule, x0, draws.t, draws.noise_q, draws.noise_step)
   del x_t
   cond = inpaint_condition(x0, mask, cond_fill)
-  x0_pred = composite(apply_g(params_g, x_tp1, draws.t, draws.z, cond), x0, mask)
-  x0_adv, x0_rec = (x0_pred + probes[0], x0_pred + probes[1]) if probes else (x0_pred, x0_pred)
-  x_pos = diffusion.posterior_sample(schedule, x0_adv, x_tp1, draws.t, draws.noise_post)
+  x0_pred, x_pos = fake_pair(params_g, apply_g, schedule, x_tp1, draws, x0, mask, cond,
+                             probes[0] if probes else None)
+  x0_rec = x0_pred + probes[1] if probes else x0_pred
   d_out = judge(jax.lax.stop_gradient(params_d), apply_d, x_pos, draws.t, x_tp1, cond, augment,
                 _side_key(augment, aug_key, FAKE))
   err = jax.nn.softplus(-d_out).mean()

