@@ -206,6 +206,7 @@ class Context:
     mask[4:10, 4:10] = 255
     Image.fromarray(mask).save(r / 'img/mask.png')
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(r / 'img/small_mask.png')
+    Image.fromarray(np.kron(mask, np.ones((2, 2), np.uint8))).save(r / 'img/big_mask.png')
     (r / 'img/corrupt.png').write_bytes(b'\x89PNG\r\n\x1a\n' + b'not really a png' * 4)
     (r / 'img/empty').mkdir()
     # Converter inputs: an .npz holding a pickled object array, and a damaged .npz.
@@ -321,8 +322,10 @@ def _cases() -> list[Case]:
       # Image files and the sample.py inpaint CLI (nothing may be written into --output_dir).
       _case('image_corrupt_png', 'file', '`sample.py inpaint --image=corrupt.png`',
             _fill('image_corrupt_png', image='img/corrupt.png'), 'not an image or corrupt'),
-      _case('image_wrong_size', 'file', '`sample.py inpaint --image=big.png` (32 px, model 16 px)',
-            _fill('image_wrong_size', image='img/big.png'), 'resize or crop it to 16x16'),
+      _case('image_wrong_size', 'file',
+            '`sample.py inpaint --image=big.png --strategy=exact` (32 px, model 16 px)',
+            _fill('image_wrong_size', 'cond', 'img/big.png', 'img/big_mask.png', '--strategy=exact'),
+            'needs the model\'s 16x16'),
       _case('image_grayscale_for_rgb', 'file', '`sample.py inpaint --image=gray.png` (RGB model)',
             _fill('image_grayscale_for_rgb', image='img/gray.png'), 'grayscale (1 channel)'),
       _case('image_folder_empty', 'file', '`sample.py inpaint --image=empty/`',
@@ -331,8 +334,11 @@ def _cases() -> list[Case]:
             _fill('mask_missing', mask='img/nope.png'), 'does not exist'),
       _case('mask_size_mismatch', 'file', '`sample.py inpaint --mask=small_mask.png` (8 px)',
             _fill('mask_size_mismatch', mask='img/small_mask.png'), 'is 8x8 but image'),
-      _case('mask_not_given', 'CLI', '`sample.py inpaint` without `--mask` or `--mask_type`',
-            _fill('mask_not_given', 'cond', 'img/a.png', None), 'exactly one of --mask or --mask_type'),
+      _case('mask_not_given', 'CLI', '`sample.py inpaint` without `--mask` or `--mask_type` (RGB image)',
+            _fill('mask_not_given', 'cond', 'img/a.png', None), 'no alpha channel to read the hole from'),
+      _case('mask_dilate_negative', 'CLI', '`sample.py inpaint --dilate=-2`',
+            _fill('mask_dilate_negative', 'cond', 'img/a.png', 'img/mask.png', '--dilate=-2'),
+            'dilate must be >= 0'),
       _case('resample_with_conditional', 'CLI', '`sample.py inpaint --mode=conditional --resample=3`',
             _fill('resample_with_conditional', 'cond', 'img/a.png', 'img/mask.png',
                   '--mode=conditional', '--resample=3'), 'repaint only'),

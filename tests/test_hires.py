@@ -141,3 +141,25 @@ def test_dilated_mask_is_a_superset_within_n_pixels():
   assert grown[8 - 3, 15] and not grown[8 - 4, 15]       # 3 px up, not 4
   assert not grown[5, 7]                                   # a disk: the corner stays out
   np.testing.assert_array_equal(mask_io.dilate(hole, 0), hole)
+
+
+def test_channel_conversions_of_read_image(tmp_path):
+  """Gray models take gray or RGB (-> luma); RGB models take RGB or palette; alpha is split."""
+  rgb = np.random.default_rng(2).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+  Image.fromarray(rgb).save(tmp_path / 'rgb.png')
+  Image.fromarray(rgb).convert('L').save(tmp_path / 'gray.png')
+  Image.fromarray(rgb).convert('P').save(tmp_path / 'pal.png')
+  Image.fromarray(rgb).convert('RGBA').save(tmp_path / 'rgba.png')
+  gray, alpha = mask_io.read_image(str(tmp_path / 'gray.png'), 1)
+  assert gray.shape == (16, 16, 1) and alpha is None
+  np.testing.assert_array_equal(mask_io.read_image(str(tmp_path / 'rgb.png'), 1)[0], gray)
+  np.testing.assert_array_equal(mask_io.read_image(str(tmp_path / 'rgb.png'), 3)[0], rgb)
+  assert mask_io.read_image(str(tmp_path / 'pal.png'), 3)[0].shape == (16, 16, 3)
+  image, alpha = mask_io.read_image(str(tmp_path / 'rgba.png'), 3)
+  np.testing.assert_array_equal(image, rgb)
+  assert alpha.shape == (16, 16) and not alpha.any()  # opaque: nothing missing
+  with pytest.raises(ValueError, match='grayscale'):
+    mask_io.read_image(str(tmp_path / 'gray.png'), 3)
+  (tmp_path / 'bad.png').write_bytes(b'not a png')
+  with pytest.raises(ValueError, match='not an image or corrupt'):
+    mask_io.read_image(str(tmp_path / 'bad.png'), 3)

@@ -1,0 +1,241 @@
+"""Inpainting files and folders of them (`sample.py inpaint`): any size, resumable, one line per
+bad file.
+
+  jobs = batch_inpaint.pair('photos/', 'masks/')          # masks matched by file stem
+  summary = batch_inpaint.run(fill, jobs, 'out/', size=32, channels=3, key=key)
+
+For each image, in name order: if `out/<stem>.png` exists it is skipped without being read (so a
+stopped run resumes where it stopped and runs no network for what it already wrote); otherwise
+the image and its hole are read (`mask_io`: a mask file of either polarity, a generated mask
+family, or the image's alpha channel), the hole dilated, and the image's windows (`hires`)
+queued. Whenever `batch_size` windows are queued they are filled together (one compiled
+program for every image size) and each finished image is written atomically (a hidden
+temporary file renamed into place), so an interrupted run never leaves a partial PNG. A file
+that cannot be read or does not fit is reported as one `error: ...` line and the run goes on;
+a progress bar runs on a terminal. The `Summary` counts done, skipped and failed images.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+
+from ddgan_jax import hires, mask_io
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+  image: str              # image file
+  mask: str | None        # mask file (None: a mask family or the image's alpha channel)
+  name: str               # output file name (<stem>.png)
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+  strategy: str | None = None     # hires.STRATEGIES; None: exact at the model's size, else crop
+  margin: int | None = None       # crop context in image pixels (None: hires' default)
+  feather: int = 0                # seam softening inside the hole, pixels
+  polarity: str = 'missing_white'  # mask_io.POLARITIES
+  dilate: int = 0                 # grow every hole by this many pixels
+  batch_size: int = 8             # windows per network call
+  mask_type: str | None = None    # a generated mask family instead of mask files
+
+
+@dataclasses.dataclass
+class Summary:
+  done: list[str] = dataclasses.field(default_factory=list)
+  skipped: list[str] = dataclasses.field(default_factory=list)
+  failed: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (file, message)
+
+  def line(self, output_dir: str) -> str:
+    return (f'done {len(self.done)}, skipped {len(self.skipped)} (already in {output_dir}), '
+            f'failed {len(self.failed)}')
+
+
+def pair(image_path: str, mask_path: str | None) -> list[Job]:
+  """Jobs for an image file or folder and a mask file (for every image), a mask folder (one
+  mask per image, matched by file stem: photo.jpg <- photo.png) or None."""
+  images = mask_io.list_images(image_path, 'image')
+  names = [os.path.splitext(os.path.basename(p))[0] + '.png' for p in images]
+  seen = {}
+  for name, path in zip(names, images):
+    if name in seen:
+      raise ValueError(f'{seen[name]} and {path} map to the same output {name}; rename one.')
+    seen[name] = path
+  if mask_path is None:
+    return [Job(p, None, n) for p, n in zip(images, names)]
+  if not os.path.exists(mask_path):
+    raise FileNotFoundError(f'mask {mask_path} does not exist.')
+  if os.path.isfile(mask_path):
+    return [Job(p, mask_path, n) for p, n in zip(images, names)]
+  by_stem = {}
+  for f in mask_io.list_images(mask_path, 'mask'):
+    by_stem.setdefault(os.path.splitext(os.path.basename(f))[0], f)
+  missing = [os.path.basename(p) for p in images
+             if os.path.splitext(os.path.basename(p))[0] not in by_stem]
+  if missing:
+    more = f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''
+    stem = os.path.splitext(missing[0])[0]
+    raise ValueError(f'mask folder {mask_path} has no mask for {missing[0]}{more} (expected '
+                     f'{stem}.png or another image file named {stem}).')
+  return [Job(p, by_stem[os.path.splitext(os.path.basename(p))[0]], n)
+          for p, n in zip(images, names)]
+
+
+def family_hole(family: str, key: jax.Array, size: int, shape: tuple[int, int]) -> np.ndarray:
+  """bool [H, W] of a generated mask family drawn at the model's size, scaled to `shape`."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import heldout_masks, masks  # pylint: disable=g-import-not-at-top
+  if family in masks.EVAL_FAMILIES:
+    drawn = masks.eval_masks(family, key, 1, size)
+  elif family in heldout_masks.HELDOUT_FAMILIES:
+    drawn = heldout_masks.heldout_masks(family, key, 1, size)
+  else:
+    drawn = masks.sample_training_masks(key, 1, size, ((family, 1.0),), 0.0)
+  hole = np.asarray(drawn[0, ..., 0]) > 0.5
+  if hole.shape != tuple(shape):
+    hole = np.asarray(Image.fromarray(hole).resize(shape[::-1], Image.Resampling.NEAREST))
+  return hole
+
+
+def _say(line: str) -> None:
+  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+  tqdm.write(line, file=sys.stderr)
+
+
+def _first_line(e: BaseException) -> str:
+  text = ' '.join(str(e).split())
+  return text or type(e).__name__
+
+
+def load(job: Job, index: int, *, size: int, channels: int, options: Options, key: jax.Array,
+         warned: set) -> tuple[np.ndarray, np.ndarray]:
+  """(uint8 image [H, W, C], hole bool [H, W]) of one job; ValueError/OSError if unusable."""
+  image, alpha = mask_io.read_image(job.image, channels)
+  shape = image.shape[:2]
+  if job.mask is not None:
+    hole, non_binary = mask_io.read_mask(job.mask, options.polarity)
+    if hole.shape != shape:
+      raise ValueError(f'mask {job.mask} is {hole.shape[1]}x{hole.shape[0]} but image '
+                       f'{job.image} is {shape[1]}x{shape[0]}.')
+    if non_binary and job.mask not in warned:
+      warned.add(job.mask)
+      _say(f'warning: mask {job.mask} is not binary; thresholded at 50% ({options.polarity}).')
+  elif options.mask_type:
+    hole = family_hole(options.mask_type, jax.random.fold_in(key, index), size, shape)
+  elif alpha is not None:
+    hole = alpha
+  else:
+    raise ValueError(f'{job.image} has no alpha channel to read the hole from; give a mask '
+                     '(--mask) or a mask family (--mask_type).')
+  hole = mask_io.dilate(hole, options.dilate)
+  if not hole.any():
+    _say(f'warning: the mask of {job.image} marks no pixel as missing; the result equals the '
+         'input.')
+  return image, hole
+
+
+def _write(array: np.ndarray, path: str) -> None:
+  """A PNG written to a hidden temporary file beside `path`, then renamed onto it."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  folder, name = os.path.split(path)
+  os.makedirs(folder, exist_ok=True)
+  tmp = os.path.join(folder, f'.{name}.partial')
+  try:
+    Image.fromarray(array[..., 0] if array.shape[-1] == 1 else array).save(tmp, format='PNG')
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+
+
+def run(fill: Any, jobs: Sequence[Job], output_dir: str, *, size: int, channels: int,
+        key: jax.Array, options: Options = Options(),
+        progress: bool | None = None) -> Summary:
+  """Inpaints every job into `output_dir` (see the module doc); never overwrites a file.
+
+  Args:
+    fill: fn(images [B, size, size, C] in [-1, 1], masks [B, size, size, 1], key) ->
+      (result, nfe), e.g. `inpaint.load_inpainter(...)[0]`.
+    jobs: from `pair`.
+    output_dir: folder for `<stem>.png` (made when the first result is written).
+    size, channels: the model's resolution and channels.
+    key: PRNG key (masks of image i: fold_in(key, i); network batches: fold_in(key, ~flush)).
+    options: strategies and mask conventions.
+    progress: show a progress bar (None: on a terminal).
+  """
+  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+  if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+    raise ValueError(f'output folder {output_dir} exists and is not a folder.')
+  summary, warned, queue = Summary(), set(), []
+  mask_key, fill_key = jax.random.split(key)
+  bar = tqdm(total=len(jobs), unit='image', file=sys.stderr, disable=None if progress is None
+             else not progress, dynamic_ncols=True)
+
+  def fail(path: str, e: BaseException) -> None:
+    message = _first_line(e)
+    message = message if path in message else f'{path}: {message}'
+    summary.failed.append((path, message))
+    _say(f'error: {message}')
+    bar.update()
+
+  def flush(flush_index: int) -> None:
+    if not queue:
+      return
+    xs = np.concatenate([p.images for _, _, _, p in queue])
+    ms = np.concatenate([p.masks for _, _, _, p in queue])
+    fills = hires.fill_windows(fill, xs, ms, jax.random.fold_in(fill_key, flush_index),
+                               options.batch_size)
+    start = 0
+    for job, image, hole, p in queue:
+      n = len(p.windows)
+      result = hires.compose(image, hole, p.windows, fills[start:start + n], options.feather)
+      start += n
+      try:
+        _write(result, os.path.join(output_dir, job.name))
+      except OSError as e:
+        fail(job.image, e)
+        continue
+      summary.done.append(job.image)
+      bar.update()
+    queue.clear()
+
+  flushes = 0
+  for index, job in enumerate(jobs):
+    if os.path.exists(os.path.join(output_dir, job.name)):
+      summary.skipped.append(job.image)
+      bar.update()
+      continue
+    try:
+      image, hole = load(job, index, size=size, channels=channels, options=options,
+                         key=mask_key, warned=warned)
+      p = hires.plan(image, hole, size, options.strategy, options.margin)
+    except (ValueError, OSError) as e:
+      fail(job.image, e)
+      continue
+    queue.append((job, image, hole, p))
+    if sum(len(q[3].windows) for q in queue) >= options.batch_size:
+      flush(flushes)
+      flushes += 1
+  flush(flushes)
+  bar.close()
+  return summary
+
+
+def check_options(options: Options) -> None:
+  """One-line ValueError for options that cannot work (before any file is read)."""
+  if options.strategy is not None and options.strategy not in hires.STRATEGIES:
+    raise ValueError(f'strategy must be one of {", ".join(hires.STRATEGIES)}, got '
+                     f'{options.strategy!r}.')
+  mask_io.to_hole(np.zeros(1), options.polarity)
+  for name in ('dilate', 'feather', 'margin'):
+    value = getattr(options, name)
+    if value is not None and value < 0:
+      raise ValueError(f'{name} must be >= 0 pixels, got {value}.')
+  if options.batch_size < 1:
+    raise ValueError(f'batch_size must be positive, got {options.batch_size}.')
+
