@@ -53,7 +53,7 @@ class Outcome:
 @dataclasses.dataclass
 class Case:
   name: str
-  boundary: str           # CLI / API / config / file / checkpoint
+  boundary: str           # CLI / API / config / data / file / checkpoint
   input: str              # what was given, for the table
   run: Callable[['Context'], Outcome]
   expect: str             # part of the message
@@ -209,6 +209,10 @@ class Context:
     Image.fromarray(np.kron(mask, np.ones((2, 2), np.uint8))).save(r / 'img/big_mask.png')
     (r / 'img/corrupt.png').write_bytes(b'\x89PNG\r\n\x1a\n' + b'not really a png' * 4)
     (r / 'img/empty').mkdir()
+    (r / 'not_images').mkdir()
+    (r / 'only_val').mkdir()
+    (r / 'only_val/ILSVRC2012_img_val.tar').write_bytes(b'')
+    (r / 'not_images/a.png').write_text('a text file, not a picture')
     # Converter inputs: an .npz holding a pickled object array, and a damaged .npz.
     np.savez(r / 'object.npz', **{'conv.weight': np.array([{'x': 1}], dtype=object)})
     np.savez(r / 'good.npz', a=np.zeros(3))
@@ -254,6 +258,33 @@ def _mnist(ctx: Context) -> Outcome:
       del os.environ['DDGAN_MNIST_PKL']
     else:
       os.environ['DDGAN_MNIST_PKL'] = old
+
+
+def _half_prepared_imagenet(ctx: Context) -> str:
+  """A tfds data_dir whose imagenet2012 was prepared with only the validation tar (what such a
+  run leaves: dataset_info.json with a 'validation' split and no 'train')."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  data_dir = ctx.p('tfds_half')
+  builder = tfds.builder('imagenet2012', data_dir=data_dir)
+  if not builder.is_prepared():
+    template = tfds.core.ShardedFileTemplate(data_dir=builder.data_dir, dataset_name=builder.name,
+                                             split='validation', filetype_suffix='tfrecord')
+    builder.info.set_splits(tfds.core.SplitDict([tfds.core.SplitInfo(
+        name='validation', shard_lengths=[1], num_bytes=1, filename_template=template)]))
+    os.makedirs(builder.data_dir, exist_ok=True)
+    builder.info.write_to_directory(builder.data_dir)
+  return data_dir
+
+
+def _data(name: str, *overrides: str, data_dir: Callable[[Context], str] | None = None
+          ) -> Callable[[Context], Outcome]:
+  """train.py on a dataset that cannot be found; its tfds data_dir lies inside the would-be
+  workdir unless given, so a folder left behind by tfds fails the case too."""
+  def run(ctx: Context) -> Outcome:
+    where = data_dir(ctx) if data_dir else ctx.p(f'out/{name}/tfds')
+    return cli('train.py', '--config=configs/tiny.py', f'--workdir={ctx.p("out/" + name)}',
+               f'--config.data.data_dir={where}', *[o.format(root=ctx.root) for o in overrides])
+  return run
 
 
 # ------------------------------------------------------------------ the cases
@@ -319,6 +350,30 @@ def _cases() -> list[Case]:
             lambda ctx: subprocess_cli('train.py', '--config=configs/tiny.py',
                                        f'--workdir={ctx.p("out/config_T_zero_subprocess")}',
                                        '--config.diffusion.num_timesteps=0'), 'out of range'),
+      # Datasets that cannot be found or prepared (nothing left behind, no workdir).
+      _case('data_manual_dir_missing', 'data',
+            '`train.py --config.data.dataset=imagenet2012 --config.data.manual_dir=nope/`',
+            _data('data_manual_dir_missing', '--config.data.dataset=imagenet2012',
+                  '--config.data.manual_dir={root}/nope'), 'does not exist; put ILSVRC2012'),
+      _case('data_manual_dir_empty', 'data',
+            '`train.py --config.data.dataset=imagenet2012 --config.data.manual_dir=empty/`',
+            _data('data_manual_dir_empty', '--config.data.dataset=imagenet2012',
+                  '--config.data.manual_dir={root}/img/empty'), 'is empty; put ILSVRC2012'),
+      _case('data_manual_dir_only_val', 'data',
+            '`train.py --config.data.dataset=imagenet2012` with only `ILSVRC2012_img_val.tar` in manual_dir',
+            _data('data_manual_dir_only_val', '--config.data.dataset=imagenet2012',
+                  '--config.data.manual_dir={root}/only_val'), 'ILSVRC2012_img_train.tar is missing'),
+      _case('data_half_prepared', 'data',
+            '`train.py` on an imagenet2012 prepared with only the validation tar',
+            _data('data_half_prepared', '--config.data.dataset=imagenet2012',
+                  data_dir=_half_prepared_imagenet), "without its 'train' split"),
+      _case('data_folder_empty', 'data', '`train.py --config.data.dataset=folder` on an empty folder',
+            _data('data_folder_empty', '--config.data.dataset=folder',
+                  '--config.data.folder={root}/img/empty'), 'holds no .png/.jpg/.jpeg files'),
+      _case('data_folder_not_images', 'data',
+            '`train.py --config.data.dataset=folder` on a folder of non-images named .png',
+            _data('data_folder_not_images', '--config.data.dataset=folder',
+                  '--config.data.folder={root}/not_images'), 'not an image or corrupt'),
       # Image files and the sample.py inpaint CLI (nothing may be written into --output_dir).
       _case('image_corrupt_png', 'file', '`sample.py inpaint --image=corrupt.png`',
             _fill('image_corrupt_png', image='img/corrupt.png'), 'not an image or corrupt'),
@@ -436,8 +491,8 @@ def cases() -> list[Case]:
 # ------------------------------------------------------------------ checks and the README
 
 def snapshot(folder: pathlib.Path) -> dict[str, bytes]:
-  return {str(p.relative_to(folder)): p.read_bytes()
-          for p in sorted(folder.rglob('*')) if p.is_file()}
+  return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b'(folder)'
+          for p in sorted(folder.rglob('*'))}
 
 
 def problems(case: Case, outcome: Outcome, ctx: Context, before: dict | None) -> list[str]:

@@ -34,7 +34,7 @@ def test_at_least_25_cases_over_every_boundary():
   cases = bad_inputs.cases()
   assert len(cases) >= 25
   assert len({c.name for c in cases}) == len(cases)
-  assert {c.boundary for c in cases} == {'CLI', 'API', 'config', 'file', 'checkpoint'}
+  assert {c.boundary for c in cases} == {'CLI', 'API', 'config', 'data', 'file', 'checkpoint'}
 
 
 @pytest.mark.parametrize('case', bad_inputs.cases(), ids=lambda c: c.name)

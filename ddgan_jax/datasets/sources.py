@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from typing import Callable, Protocol
 
 import ml_collections
@@ -97,7 +98,23 @@ class TfdsSource:
     self.has_labels = ('label' in features.keys()
                        and isinstance(features['label'], tfds.features.ClassLabel))
 
+  def check_split(self, split: str) -> None:
+    """ValueError naming the folder to remove when a prepared dataset lacks `split` (e.g. an
+    imagenet2012 prepared with only the validation tar counts as prepared, without 'train')."""
+    known = list(self.builder.info.splits.keys())
+    if not known or not self.builder.is_prepared():
+      return  # not prepared, or mock_data without metadata: nothing to compare against
+    for part in split.split('+'):
+      name = part.split('[')[0].strip()
+      if name not in known:
+        raise ValueError(
+            f'{self.builder.name} in {self.builder.data_dir} was prepared without its {name!r} '
+            f'split (it holds only: {", ".join(known)}), e.g. by a preparation that had only '
+            f'some of its files; remove {self.builder.data_dir} and run again with all of them '
+            'in data.manual_dir.')
+
   def num_examples(self, split: str) -> int | None:
+    self.check_split(split)
     try:
       return int(self.builder.info.splits[split].num_examples)
     except KeyError:  # Splits unknown: not prepared, or mock_data without metadata.
@@ -105,6 +122,7 @@ class TfdsSource:
 
   def records(self, split: str, *, limit: int | None, process_index: int, process_count: int,
               drop_remainder: bool, shuffle_seed: int | None) -> tf.data.Dataset:
+    self.check_split(split)
     if limit is not None:
       if '[' in split or '+' in split:
         raise ValueError(f'Cannot limit the sliced split {split!r} to {limit} examples.')
@@ -167,7 +185,8 @@ class FolderSource(_IndexedSource):
 
   def __init__(self, folder: str):
     if not folder or not tf.io.gfile.isdir(folder):
-      raise ValueError(f'data.folder={folder!r} is not a directory.')
+      raise ValueError(f'data.folder={folder!r} is not a directory; point data.folder at a '
+                       'folder of .png/.jpg images.')
     self.folder = folder
     self._cache: dict[str, np.ndarray] = {}
 
@@ -176,12 +195,20 @@ class FolderSource(_IndexedSource):
       root = os.path.join(self.folder, split)
       if not tf.io.gfile.isdir(root):
         root = self.folder
+
+      def unreadable(e: OSError) -> None:
+        raise ValueError(f'cannot read data.folder {e.filename}: {e.strerror}; fix its '
+                         'permissions or point data.folder elsewhere.')
+
       files = sorted(
           os.path.join(dirpath, name)
-          for dirpath, _, names in tf.io.gfile.walk(root)
+          for dirpath, _, names in os.walk(root, onerror=unreadable, followlinks=True)
           for name in names if name.lower().endswith(IMAGE_EXTENSIONS))
       if not files:
-        raise ValueError(f'No {"/".join(IMAGE_EXTENSIONS)} files under {root}.')
+        raise ValueError(f'data.folder {root} holds no {"/".join(IMAGE_EXTENSIONS)} files (its '
+                         'subfolders searched too); put images there or point data.folder at '
+                         'the folder that has them.')
+      _check_decodes(files[0])
       self._cache[split] = np.array(files)
     return self._cache[split]
 
@@ -189,6 +216,19 @@ class FolderSource(_IndexedSource):
     image = tf.io.decode_image(tf.io.read_file(raw), channels=3, expand_animations=False)
     image.set_shape([None, None, 3])
     return _crop(image, window_fn)
+
+
+def _check_decodes(path: str) -> None:
+  """ValueError unless `path` is a readable image (checked for the first file of a folder, so
+  a folder of something else fails here instead of in the middle of tf.data)."""
+  from PIL import Image, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
+  try:
+    with Image.open(path) as image:
+      image.verify()
+  except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    reason = ' '.join(str(e).split()) or type(e).__name__
+    raise ValueError(f'cannot read {path} in data.folder: not an image or corrupt ({reason}); '
+                     'remove it or replace it.') from None
 
 
 class SyntheticSource(_IndexedSource):
@@ -217,11 +257,66 @@ def deterministic_options() -> tf.data.Options:
   return options
 
 
+# Datasets that tfds prepares only from files the user downloads: the files it needs. tfds'
+# imagenet2012 prepares without a missing tar and counts as prepared without its split.
+MANUAL_FILES = {'imagenet2012': ('ILSVRC2012_img_train.tar', 'ILSVRC2012_img_val.tar')}
+
+
+def _mocked(builder: tfds.core.DatasetBuilder) -> bool:
+  """Under tfds.testing.mock_data, whose preparation reads no files."""
+  prepare = getattr(type(builder), 'download_and_prepare', None)
+  return getattr(prepare, '__module__', '').startswith('tensorflow_datasets.testing')
+
+
+def _check_manual_dir(builder: tfds.core.DatasetBuilder, manual_dir: str) -> None:
+  """One-line ValueError when a manual-download dataset's manual dir is missing, empty or
+  lacks one of its files (tfds would fail with a long AssertionError after creating its
+  folders, or prepare a dataset without that split)."""
+  if builder.name not in MANUAL_FILES or _mocked(builder):
+    return  # others (celeb_a_hq, ...): tfds' own failure becomes one line in _prepare
+  root = os.path.dirname(os.path.dirname(builder.data_dir.rstrip('/')))
+  folder = manual_dir or os.path.join(root, 'downloads', 'manual')
+  needed = MANUAL_FILES[builder.name]
+  files = ' and '.join(needed)
+  given = f'data.manual_dir={folder}' if manual_dir else f'the default manual dir {folder}'
+  what = ('does not exist' if not os.path.isdir(folder) else
+          'is empty' if not os.listdir(folder) else None)
+  if what:
+    raise ValueError(f'{builder.name} is prepared from files you download yourself, but {given} '
+                     f'{what}; put {files} there (or set data.manual_dir to their folder).')
+  missing = [f for f in needed if not os.path.isfile(os.path.join(folder, f))]
+  if missing:
+    raise ValueError(f'{builder.name} needs {files} in {given}, but {" and ".join(missing)} '
+                     f'{"is" if len(missing) == 1 else "are"} missing; add '
+                     f'{"it" if len(missing) == 1 else "them"} (tfds would prepare the dataset '
+                     'without that split).')
+
+
 def _prepare(builder: tfds.core.DatasetBuilder, manual_dir: str) -> None:
-  if not builder.is_prepared():
-    print(f'Preparing {builder.name} in {builder.data_dir}', flush=True)
-    config = tfds.download.DownloadConfig(manual_dir=manual_dir or None)
+  """Prepares `builder` unless it is; a failure is one ValueError line, and the folders this
+  preparation created (the dataset's, tfds' downloads/) are removed."""
+  if builder.is_prepared():
+    return
+  _check_manual_dir(builder, manual_dir)
+  root = os.path.dirname(os.path.dirname(builder.data_dir.rstrip('/')))
+  name_dir = os.path.join(root, builder.name.split('/')[0])
+  candidates = [root, name_dir, os.path.join(root, 'downloads')]
+  existed = {p: os.path.exists(p) for p in candidates}
+  print(f'Preparing {builder.name} in {builder.data_dir}', flush=True)
+  config = tfds.download.DownloadConfig(manual_dir=manual_dir or None)
+  try:
     builder.download_and_prepare(download_config=config)
+  except (offline_mnist.OfflineDataNotFoundError, KeyboardInterrupt):
+    raise
+  except Exception as e:  # pylint: disable=broad-except  (tfds raises many kinds)
+    removed = [p for p in reversed(candidates) if not existed[p] and os.path.exists(p)]
+    for p in removed:
+      shutil.rmtree(p, ignore_errors=True)
+    reason = ' '.join(str(e).split())[:300] or type(e).__name__
+    hint = (f'removed what it had made ({", ".join(removed)})' if removed else
+            f'if {builder.data_dir} is left half-made, remove it')
+    raise ValueError(f'cannot prepare {builder.name} in {builder.data_dir}: {reason}; '
+                     f'{hint}.') from None
 
 
 def _offline_builder(dataset: str, data_dir: str | None,
