@@ -7,6 +7,11 @@ at the same step number, and loads like any checkpoint: `load_inpainter`, `sampl
 --checkpoint`, `evaluate.py --checkpoint`, or `train.init_from` to fine-tune. With
 `--with_discriminator` it also holds D's parameters, so a fine-tuning run starts with a D that
 already discriminates (`finetune.load_pretrained_discriminator`).
+
+  python -m ddgan_jax.export --format=stablehlo --workdir=runs/fm --output_dir=fm_hlo --batch_size=8
+
+writes the jitted inpaint function for a fixed batch at the model's resolution, with its
+parameters, as a `jax.export` artefact that loads with jax alone (`export_stablehlo.py`).
 """
 from __future__ import annotations
 
@@ -44,10 +49,22 @@ def main(argv: Sequence[str] | None = None) -> None:
   flags.DEFINE_integer('step', None, 'Checkpoint step (default: latest).', flag_values=fv)
   flags.DEFINE_bool('with_discriminator', False, "Also write D's parameters (for fine-tuning).",
                     flag_values=fv)
+  flags.DEFINE_enum('format', 'orbax', ['orbax', 'stablehlo'], 'orbax: an inference checkpoint; '
+                    'stablehlo: the inpaint function for jax alone (jax.export).', flag_values=fv)
+  flags.DEFINE_integer('batch_size', 1, 'stablehlo: images per call (fixed).', flag_values=fv)
+  flags.DEFINE_enum('mode', None, ['conditional', 'repaint'], 'stablehlo: sampler (default: '
+                    'conditional for a mask-conditional model).', flag_values=fv)
+  flags.DEFINE_list('platforms', ['cpu'], 'stablehlo: platforms to lower for (cpu, cuda, tpu).',
+                    flag_values=fv)
   flags.mark_flags_as_required(['workdir', 'output_dir'], flag_values=fv)
   fv(list(sys.argv if argv is None else argv))
   try:
-    out = export(fv.workdir, fv.output_dir, fv.step, fv.with_discriminator)
+    if fv.format == 'stablehlo':
+      from ddgan_jax import export_stablehlo  # pylint: disable=import-outside-toplevel
+      out = export_stablehlo.export(fv.workdir, fv.output_dir, batch_size=fv.batch_size,
+                                    mode=fv.mode, step=fv.step, platforms=fv.platforms)
+    else:
+      out = export(fv.workdir, fv.output_dir, fv.step, fv.with_discriminator)
   except (OSError, ValueError) as e:
     print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
     sys.exit(2)
