@@ -55,7 +55,14 @@ def read_image(path: str, num_channels: int) -> tuple[np.ndarray, np.ndarray | N
   RGB models take RGB or palette images (grayscale is refused); grayscale models take
   grayscale, and RGB converted to luma (PIL 'L'). Alpha is split off first.
   """
-  image = open_image(path)
+  return from_pil(open_image(path), num_channels, path)
+
+
+def from_pil(image, num_channels: int, what: str,
+             gray_to_rgb: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+  """`read_image` of a decoded PIL image (`what` names it in errors); `gray_to_rgb` converts
+  grayscale for an RGB model instead of refusing it."""
+  path = what
   mode = image.mode
   alpha = None
   if mode == 'P' and 'transparency' in image.info:
@@ -67,6 +74,8 @@ def read_image(path: str, num_channels: int) -> tuple[np.ndarray, np.ndarray | N
   if image.mode == 'P':
     image = image.convert('RGB')
   if num_channels == 3:
+    if image.mode == 'L' and gray_to_rgb:
+      image = image.convert('RGB')
     if image.mode == 'L':
       raise ValueError(f'{path} is grayscale (1 channel) but the model expects RGB images '
                        '(3 channels).')
@@ -86,7 +95,11 @@ def read_image(path: str, num_channels: int) -> tuple[np.ndarray, np.ndarray | N
 
 def mask_values(path: str) -> np.ndarray:
   """float [H, W] in [0, 1] of a mask file (its luma; 16-bit and float images scaled)."""
-  image = open_image(path)
+  return pil_mask_values(open_image(path))
+
+
+def pil_mask_values(image) -> np.ndarray:
+  """`mask_values` of a decoded PIL image."""
   if image.mode in ('I', 'I;16', 'F'):
     values = np.asarray(image, np.float64)
     return values / (65535.0 if values.max() > 255 else 255.0)

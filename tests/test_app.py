@@ -17,32 +17,35 @@ from PIL import Image
 from ddgan_jax import app, checkpointing, networks
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+DEFAULTS = ('auto', 'missing_white', 0, 0)  # strategy, mask polarity, dilate, feather
 
 
-def test_to_model_image_crops_resizes_and_converts():
+def test_to_image_keeps_the_size_and_converts():
   rgba = np.zeros((48, 80, 4), np.uint8)
   rgba[..., :3], rgba[..., 3] = 200, 255
-  out, notes = app.to_model_image(rgba, 16, 1)
-  assert out.shape == (16, 16, 1) and out.dtype == np.uint8
-  assert np.all(np.abs(out.astype(int) - 200) <= 1)
-  assert any('centre-cropped from 80x48 to 48x48' in n for n in notes)
-  assert any('resized from 48x48' in n for n in notes)
+  rgba[10:20, 30:50, 3] = 0  # transparent: the hole when no mask is given
+  out, alpha, notes = app.to_image(rgba, 1)
+  assert out.shape == (48, 80, 1) and out.dtype == np.uint8
+  assert np.all(out == 200) and alpha.sum() == 200 and alpha[10:20, 30:50].all()
   assert any('grayscale' in n for n in notes)
-  same, notes = app.to_model_image(np.full((16, 16, 3), 7, np.uint8), 16, 3)
-  assert notes == [] and np.all(same == 7)
+  gray, alpha, notes = app.to_image(np.full((16, 16), 7, np.uint8), 3)  # gray for RGB: converted
+  assert gray.shape == (16, 16, 3) and np.all(gray == 7) and alpha is None and notes == []
   with pytest.raises(app.InputError, match='not an image'):
-    app.to_model_image(np.zeros((4, 4, 5)), 16, 3)
+    app.to_image(np.zeros((4, 4, 5)), 3)
 
 
-def test_to_model_mask_keeps_thin_strokes():
+def test_to_hole_scales_thin_strokes_and_reads_both_polarities():
   layer = np.zeros((128, 128, 4), np.uint8)
-  layer[60, :, 3] = 255  # a 1-px stroke on an 8x larger canvas
-  hole = app.to_model_mask(layer, 16)
-  assert hole.shape == (16, 16, 1) and hole.dtype == bool
-  assert hole[60 // 8, :, 0].all() and hole.sum() == 16
+  layer[60, :, 3] = 255  # a 1-px brush stroke on an 8x larger canvas
+  notes = []
+  hole = app.to_hole(layer, (16, 16), 'missing_white', notes)
+  assert hole.shape == (16, 16) and hole.dtype == bool
+  assert hole[60 // 8, :].all() and hole.sum() == 16 and 'scaled from 128x128' in notes[0]
   white = np.zeros((16, 16), np.uint8)
   white[2:4, 5:9] = 255
-  assert app.to_model_mask(white, 16)[..., 0].sum() == 8
+  assert app.to_hole(white, (16, 16), 'missing_white', []).sum() == 8
+  np.testing.assert_array_equal(app.to_hole(255 - white, (16, 16), 'missing_black', []),
+                                app.to_hole(white, (16, 16), 'missing_white', []))
 
 
 def _free_port() -> int:
@@ -97,13 +100,15 @@ def test_app_fills_the_painted_hole_and_keeps_the_known_bytes(server, tmp_path):
   client = Client(url, verbose=False)
   gallery, info = client.predict(handle_file(_png(tmp_path / 'i.png', image)),
                                  handle_file(_png(tmp_path / 'm.png', mask)),
-                                 'conditional', 1, 3, 2, api_name='/inpaint')
+                                 'conditional', 1, 3, 2, *DEFAULTS, api_name='/inpaint')
   assert info['nfe'] == nets.num_timesteps and info['notes'] == []
+  assert info['strategy'] == 'exact' and info['windows'] == 1
   assert len(info['ms_per_fill']) == 2 and all(ms > 0 for ms in info['ms_per_fill'])
-  assert [g['caption'].split(':')[0] for g in gallery] == ['input (grey = hole)', 'fill 1', 'fill 2']
+  assert [g['caption'].split(':')[0] for g in gallery] == [
+      'input (grey = hole), 16x16', 'fill 1', 'fill 2', 'model view (16 px)']
   known = mask == 0
   k = info['display_scale']
-  fills = [np.asarray(Image.open(g['image']).convert('RGB'))[::k, ::k] for g in gallery[1:]]
+  fills = [np.asarray(Image.open(g['image']).convert('RGB'))[::k, ::k] for g in gallery[1:3]]
   for fill in fills:
     assert fill.shape == image.shape
     np.testing.assert_array_equal(fill[known], image[known])
@@ -114,19 +119,52 @@ def test_app_fills_the_painted_hole_and_keeps_the_known_bytes(server, tmp_path):
 
 def test_app_reports_bad_input_as_a_message(server, tmp_path):
   from gradio_client import Client, handle_file  # pylint: disable=g-import-not-at-top
-  url, _, _ = server
+  url, _, lines = server
   client = Client(url, verbose=False)
   image = handle_file(_png(tmp_path / 'i.png', np.zeros((24, 40, 3), np.uint8)))
   empty = handle_file(_png(tmp_path / 'e.png', np.zeros((24, 40), np.uint8)))
   with pytest.raises(Exception, match='The mask is empty'):
-    client.predict(image, empty, 'conditional', 1, 0, 1, api_name='/inpaint')
+    client.predict(image, empty, 'conditional', 1, 0, 1, *DEFAULTS, api_name='/inpaint')
   with pytest.raises(Exception, match='Paint over the part to fill'):
-    client.predict(image, None, 'conditional', 1, 0, 1, api_name='/inpaint')
-  hole = np.zeros((24, 40), np.uint8)
-  hole[8:16, 10:30] = 255
-  _, info = client.predict(image, handle_file(_png(tmp_path / 'h.png', hole)), 'conditional',
-                           1, 0, 1, api_name='/inpaint')
-  assert any('centre-cropped from 40x24' in n for n in info['notes']), info
+    client.predict(image, None, 'conditional', 1, 0, 1, *DEFAULTS, api_name='/inpaint')
+  (tmp_path / 'notes.txt').write_text('not a picture')
+  with pytest.raises(Exception, match='The image is not an image'):
+    client.predict(handle_file(str(tmp_path / 'notes.txt')), empty, 'conditional', 1, 0, 1,
+                   *DEFAULTS, api_name='/inpaint')
+  with pytest.raises(Exception, match='strategy "exact" needs'):
+    client.predict(image, empty, 'conditional', 1, 0, 1, 'exact', 'missing_black', 0, 0,
+                   api_name='/inpaint')
+  assert not any('Traceback' in l for l in lines), ''.join(lines)
+
+
+@pytest.mark.slow
+def test_app_answers_16_concurrent_requests_at_their_own_sizes(server, tmp_path):
+  """A bounded load test: 16 requests at once (two picture sizes, the non-square one larger
+  than the model), every one answered with its known pixels intact, nothing in the log."""
+  from gradio_client import Client, handle_file  # pylint: disable=g-import-not-at-top
+  url, _, lines = server
+  rng = np.random.RandomState(1)
+  requests = []
+  for i in range(16):
+    h, w = (16, 16) if i % 2 else (24, 40)
+    image = rng.randint(0, 256, (h, w, 3)).astype(np.uint8)
+    mask = np.zeros((h, w), np.uint8)
+    mask[3 + i % 5:10 + i % 5, 2:12] = 255
+    requests.append((image, mask, handle_file(_png(tmp_path / f'i{i}.png', image)),
+                     handle_file(_png(tmp_path / f'm{i}.png', mask))))
+  clients = [Client(url, verbose=False) for _ in range(4)]
+  jobs = [clients[i % 4].submit(img, msk, 'conditional', 1, i, 1, *DEFAULTS, api_name='/inpaint')
+          for i, (_, _, img, msk) in enumerate(requests)]
+  for (image, mask, _, _), job in zip(requests, jobs):
+    gallery, info = job.result(timeout=240)
+    assert info['image_size'] == [image.shape[1], image.shape[0]]
+    k = info['display_scale']
+    fill = np.asarray(Image.open(gallery[1]['image']).convert('RGB'))[::k, ::k]
+    assert fill.shape == image.shape
+    np.testing.assert_array_equal(fill[mask == 0], image[mask == 0])
+    assert np.any(fill[mask > 0] != image[mask > 0])
+  log = ''.join(lines)
+  assert 'Traceback' not in log and 'Error' not in log, log
 
 
 def test_app_page_renders_in_headless_chromium(server, tmp_path):
