@@ -78,6 +78,9 @@ def get_config() -> ml_collections.ConfigDict:
   # G's learning rate is 0 for the first g_frozen_steps steps: D alone learns against the
   # starting (e.g. pretrained) generator first. 0 = the official run.
   optim.g_frozen_steps = 0
+  # > 0: D also judges clean images against G's x0 predictions as t = 0 pairs, and G gets the
+  # same term (docs/discriminator.md); 0 is the official objective.
+  optim.clean_weight = 0.0
 
   # --------------------------------------------------------------- train
   config.train = train = ml_collections.ConfigDict()

@@ -11,7 +11,9 @@ summarises the end of a run for `make demo`.
 
 "At chance" is `d_logit_gap < min_logit_gap` (config `train.d_health`): the mean real logit
 minus the mean fake one over a log window. A constant D gives exactly 0; the D of an early,
-still-learning run gave 0.5-1 (docs/discriminator.md).
+still-learning run gave 0.5-1 (docs/discriminator.md). With the clean pairs on
+(`optim.clean_weight`), their gap `d_clean_gap` is logged too, and D is at chance when both
+gaps are below the threshold.
 """
 from __future__ import annotations
 
@@ -28,6 +30,8 @@ def health_scalars(scalars: Mapping[str, float]) -> dict[str, float]:
   out = {}
   if 'd_real_logit' in scalars and 'd_fake_logit' in scalars:
     out['d_logit_gap'] = scalars['d_real_logit'] - scalars['d_fake_logit']
+  if 'd_clean_real_logit' in scalars and 'd_clean_fake_logit' in scalars:
+    out['d_clean_gap'] = scalars['d_clean_real_logit'] - scalars['d_clean_fake_logit']
   if 'd_acc_real' in scalars and 'd_acc_fake' in scalars:
     out['d_accuracy'] = 0.5 * (scalars['d_acc_real'] + scalars['d_acc_fake'])
   adv, rec = scalars.get('g_grad_adv'), scalars.get('g_grad_rec')
@@ -44,7 +48,7 @@ class Monitor:
   streak: int = 0
 
   def at_chance(self, scalars: Mapping[str, float]) -> bool:
-    gap = scalars.get('d_logit_gap')
+    gap = _gap(scalars)
     return gap is not None and not gap >= self.min_logit_gap  # NaN counts as at chance
 
   @classmethod
@@ -61,9 +65,16 @@ class Monitor:
     if self.windows <= 0 or self.streak != self.windows:
       return None
     return (f'warning: at step {step} the discriminator has been at chance for {self.streak} log '
-            f"windows in a row (real-minus-fake logit gap {scalars['d_logit_gap']:.4f} < "
+            f'windows in a row (real-minus-fake logit gap {_gap(scalars):.4f} < '
             f'{self.min_logit_gap:g}): the adversarial term gives G almost no signal. '
             'See docs/discriminator.md.')
+
+
+def _gap(scalars: Mapping[str, float]) -> float | None:
+  """The larger of the official and the clean pairs' logit gaps (None if neither is logged)."""
+  gaps = [scalars[k] for k in ('d_logit_gap', 'd_clean_gap') if k in scalars]
+  return max(gaps) if gaps and not any(math.isnan(g) for g in gaps) else (
+      math.nan if gaps else None)
 
 
 def summarize_run(workdir: str) -> str:
@@ -91,13 +102,17 @@ def summarize(records: list[dict], min_logit_gap: float = 0.1, last: int = 3) ->
     return sum(values) / len(values) if values else math.nan
 
   gap = mean('d_real_logit') - mean('d_fake_logit')
+  clean_gap = mean('d_clean_real_logit') - mean('d_clean_fake_logit')
   acc = 0.5 * (mean('d_acc_real') + mean('d_acc_fake'))
-  verdict = ('informative' if gap >= min_logit_gap
+  best = gap if math.isnan(clean_gap) else max(gap, clean_gap)
+  verdict = ('informative' if best >= min_logit_gap
              else f'AT CHANCE (gap < {min_logit_gap:g}): G learns from its other terms only')
   steps = f"steps {records[0]['step']}-{records[-1]['step']}" if len(records) > 1 else \
       f"step {records[0]['step']}"
   parts = [f'logit gap (real - fake) {gap:.3f}', f'accuracy {acc:.2f}',
            f"d_loss {mean('d_loss'):.3f} (chance: 1.386)", f"R1 {mean('r1'):.2e}"]
+  if not math.isnan(clean_gap):
+    parts.insert(1, f'clean pairs\' logit gap {clean_gap:.3f}')
   share = mean('g_adv_share')
   if not math.isnan(share):
     parts.append(f'adversarial share of G\'s output gradient {share:.2f}')

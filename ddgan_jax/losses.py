@@ -14,6 +14,14 @@ perceptual (LPIPS) distance of it to x_0. Unconditional samples (all-ones masks)
 the adversarial term alone, whose weight `AuxWeights.adv` is 1 (0 = the L1-only regressor, an
 ablation).
 
+The clean pairs (`clean_weight` > 0, not in the official objective): for the samples drawn at
+t = T - 1, where G predicts x0 from x_T (nearly pure noise), as the sampler's first step does,
+D also judges that prediction as an image: (x_0, q(x_1 | x_0)) real against (x0', q(x_1 | x0'))
+fake, t = 0 pairs whose x_1 is noised from the image itself. The official pairs judge G's
+generation only through the posterior sample x_{T-1}, mostly noise; at t = 0 G only denoises a
+real x_1, which it does well. Both G and D get the term, weighted by `clean_weight`; it costs two
+(D) and one (G) extra D passes and no extra G pass.
+
 D's inputs may pass through a differentiable augmentation (`augment.make_augment`, DiffAugment)
 drawn from an explicit key: real, fake and G's fake pairs each get their own draw; None (the
 default) is the official D input.
@@ -40,6 +48,7 @@ class Draws(NamedTuple):
   noise_q: jax.Array     # [B, H, W, C], x_0 -> x_t
   z: jax.Array           # [B, nz]
   noise_post: jax.Array  # [B, H, W, C], posterior sample
+  noise_clean: jax.Array | None = None  # [B, H, W, C], the clean pairs' x_1 (not official)
 
 
 def draw(key: jax.Array, image_shape, nz: int, num_timesteps: int) -> Draws:
@@ -51,7 +60,12 @@ def draw(key: jax.Array, image_shape, nz: int, num_timesteps: int) -> Draws:
       noise_step=jax.random.normal(k_step, image_shape),
       noise_q=jax.random.normal(k_q, image_shape),
       z=jax.random.normal(k_z, (batch, nz)),
-      noise_post=jax.random.normal(k_post, image_shape))
+      noise_post=jax.random.normal(k_post, image_shape),
+      # Its own stream, so the official five draws are the same with or without it.
+      noise_clean=jax.random.normal(jax.random.fold_in(key, CLEAN_STREAM), image_shape))
+
+
+CLEAN_STREAM = 8
 
 
 COND_FILLS = ('zeros', 'smooth')
@@ -108,6 +122,26 @@ def judge(params_d: Any, apply_d: DiscriminatorApply, x: jax.Array, t: jax.Array
   return apply_d(params_d, x, t, x_tp1, cond)
 
 
+def clean_pairs(schedule: diffusion.Schedule, x0: jax.Array, x0_fake: jax.Array,
+                noise: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """t = 0 and the x_1 of the clean real and fake pairs, both noised with the same draw."""
+  t0 = jnp.zeros((x0.shape[0],), jnp.int32)
+  return t0, diffusion.q_step(schedule, x0, t0, noise), diffusion.q_step(schedule, x0_fake, t0, noise)
+
+
+def _generated(schedule: diffusion.Schedule, t: jax.Array) -> jax.Array:
+  """[B] 1.0 for the samples drawn at t = T - 1 (G's x0 from x_T), else 0."""
+  return (t == schedule.num_timesteps - 1).astype(jnp.float32)
+
+
+def _batch_mean(values: jax.Array, weights: jax.Array) -> jax.Array:
+  return jnp.sum(values * weights) / jnp.maximum(jnp.sum(weights), 1.0)
+
+
+# The augmentation draws of the clean pairs: fold_in(aug_key, CLEAN_REAL or CLEAN_FAKE).
+CLEAN_REAL, CLEAN_FAKE = 2, 3
+
+
 # The augmentation draws of one phase's D inputs: fold_in(aug_key, REAL or FAKE).
 REAL, FAKE = 0, 1
 
@@ -121,25 +155,43 @@ def discriminator_loss(params_d: Any, params_g: Any, x0: jax.Array, draws: Draws
                        apply_g: GeneratorApply, apply_d: DiscriminatorApply,
                        schedule: diffusion.Schedule, mask: jax.Array | None = None,
                        cond_fill: str = 'zeros', augment: augment_lib.Augment | None = None,
-                       aug_key: jax.Array | None = None) -> tuple[jax.Array, dict]:
+                       aug_key: jax.Array | None = None, clean_weight: float = 0.0
+                       ) -> tuple[jax.Array, dict]:
   """softplus(-D(real)) + softplus(D(fake)), means over the batch; G is held fixed.
 
   The metrics also hold D's accuracy on each side (the share of real pairs with a positive
-  logit, of fake pairs with a negative one): 0.5 on both sides is a D at chance.
+  logit, of fake pairs with a negative one): 0.5 on both sides is a D at chance. With
+  clean_weight > 0, adds clean_weight * the same loss on the clean pairs (`d_clean_*`).
   """
   x_t, x_tp1 = diffusion.q_sample_pairs(schedule, x0, draws.t, draws.noise_q, draws.noise_step)
   cond = inpaint_condition(x0, mask, cond_fill)
   d_real = judge(params_d, apply_d, x_t, draws.t, x_tp1, cond, augment,
                  _side_key(augment, aug_key, REAL))
-  _, x_pos = fake_pair(jax.lax.stop_gradient(params_g), apply_g, schedule, x_tp1, draws, x0, mask, cond)
+  x0_fake, x_pos = fake_pair(jax.lax.stop_gradient(params_g), apply_g, schedule, x_tp1, draws, x0,
+                             mask, cond)
   d_fake = judge(params_d, apply_d, x_pos, draws.t, x_tp1, cond, augment,
                  _side_key(augment, aug_key, FAKE))
   err_real = jax.nn.softplus(-d_real).mean()
   err_fake = jax.nn.softplus(d_fake).mean()
-  return err_real + err_fake, {'d_real': err_real, 'd_fake': err_fake,
-                               'd_real_logit': d_real.mean(), 'd_fake_logit': d_fake.mean(),
-                               'd_acc_real': (d_real > 0).astype(jnp.float32).mean(),
-                               'd_acc_fake': (d_fake < 0).astype(jnp.float32).mean()}
+  metrics = {'d_real': err_real, 'd_fake': err_fake,
+             'd_real_logit': d_real.mean(), 'd_fake_logit': d_fake.mean(),
+             'd_acc_real': (d_real > 0).astype(jnp.float32).mean(),
+             'd_acc_fake': (d_fake < 0).astype(jnp.float32).mean()}
+  total = err_real + err_fake
+  if clean_weight > 0:
+    t0, x1_real, x1_fake = clean_pairs(schedule, x0, x0_fake, draws.noise_clean)
+    c_real = judge(params_d, apply_d, x0, t0, x1_real, cond, augment,
+                   _side_key(augment, aug_key, CLEAN_REAL))
+    c_fake = judge(params_d, apply_d, x0_fake, t0, x1_fake, cond, augment,
+                   _side_key(augment, aug_key, CLEAN_FAKE))
+    w = _generated(schedule, draws.t)
+    clean = _batch_mean(jax.nn.softplus(-c_real) + jax.nn.softplus(c_fake), w)
+    total = total + clean_weight * clean
+    metrics.update(d_clean_loss=clean, d_clean_real_logit=_batch_mean(c_real, w),
+                   d_clean_fake_logit=_batch_mean(c_fake, w),
+                   d_clean_acc_real=_batch_mean((c_real > 0).astype(jnp.float32), w),
+                   d_clean_acc_fake=_batch_mean((c_fake < 0).astype(jnp.float32), w))
+  return total, metrics
 
 
 def r1_penalty(params_d: Any, x0: jax.Array, draws: Draws, *, apply_d: DiscriminatorApply,
@@ -177,8 +229,12 @@ def generator_loss(params_g: Any, params_d: Any, x0: jax.Array, draws: Draws, *,
                    cond_fill: str = 'zeros', aux: AuxWeights = AuxWeights(),
                    perceptual_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
                    augment: augment_lib.Augment | None = None, aug_key: jax.Array | None = None,
-                   probes: tuple[jax.Array, jax.Array] | None = None) -> tuple[jax.Array, dict]:
+                   probes: tuple[jax.Array, jax.Array] | None = None,
+                   clean_weight: float = 0.0) -> tuple[jax.Array, dict]:
   """aux.adv * softplus(-D(x_pos, t, x_{t+1})) with x_pos from the generator; D is held fixed.
+
+  With clean_weight > 0, the adversarial term adds clean_weight * softplus(-D) of the clean
+  fake pairs (`g_clean_loss`).
 
   With a mask and nonzero `aux` weights, adds aux.rec * reconstruction_l1 and
   aux.perceptual * mean perceptual_fn(x0_pred, x0) (per-image distances [B], conditional
@@ -199,6 +255,13 @@ def generator_loss(params_g: Any, params_d: Any, x0: jax.Array, draws: Draws, *,
                 _side_key(augment, aug_key, FAKE))
   err = jax.nn.softplus(-d_out).mean()
   metrics = {'g_loss': err, 'g_logit': d_out.mean()}
+  if clean_weight > 0:
+    x0_adv = x0_pred + probes[0] if probes else x0_pred
+    t0, _, x1_fake = clean_pairs(schedule, x0, x0_adv, draws.noise_clean)
+    c_out = judge(jax.lax.stop_gradient(params_d), apply_d, x0_adv, t0, x1_fake, cond, augment,
+                  _side_key(augment, aug_key, CLEAN_FAKE))
+    metrics['g_clean_loss'] = _batch_mean(jax.nn.softplus(-c_out), _generated(schedule, draws.t))
+    err = err + clean_weight * metrics['g_clean_loss']
   total = err if aux.adv == 1.0 else aux.adv * err
   if mask is not None and aux.rec > 0:
     metrics['rec_l1'] = reconstruction_l1(x0_rec, x0, mask)

@@ -139,7 +139,7 @@ def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.Conf
   optim = config.optim
   r1_gamma, decay = float(optim.r1_gamma), float(optim.ema_decay)
   loss_kw = dict(apply_g=nets.apply_g, apply_d=nets.apply_d, schedule=nets.schedule,
-                 cond_fill=nets.cond_fill)
+                 cond_fill=nets.cond_fill, clean_weight=float(optim.get('clean_weight', 0.0)))
   aux, perceptual_fn = aux_terms(config, nets)
   d_augment = augment.make_augment(augment.parse_policy(str(optim.get('d_augment', ''))))
   mask_sampler = None

@@ -142,6 +142,7 @@ def check_config(config: Any) -> None:
     _int(config, 'optim.lazy_reg', 0)
     _choice(config, 'optim.schedule', SCHEDULES, default='cosine')
     _int(config, 'optim.g_frozen_steps', 0, default=0)
+    _float(config, 'optim.clean_weight', 0.0, default=0.0)
     d_augment = _get(config, 'optim.d_augment', '')
     try:
       augment.parse_policy(str(d_augment))
