@@ -91,6 +91,7 @@ def _png(path, array):
   return str(path)
 
 
+@pytest.mark.slow
 def test_app_fills_the_painted_hole_and_keeps_the_known_bytes(server, tmp_path):
   from gradio_client import Client, handle_file  # pylint: disable=g-import-not-at-top
   url, nets, lines = server
@@ -117,6 +118,7 @@ def test_app_fills_the_painted_hole_and_keeps_the_known_bytes(server, tmp_path):
   assert not any('Traceback' in l for l in lines), ''.join(lines)
 
 
+@pytest.mark.slow
 def test_app_reports_bad_input_as_a_message(server, tmp_path):
   from gradio_client import Client, handle_file  # pylint: disable=g-import-not-at-top
   url, _, lines = server
@@ -167,6 +169,7 @@ def test_app_answers_16_concurrent_requests_at_their_own_sizes(server, tmp_path)
   assert 'Traceback' not in log and 'Error' not in log, log
 
 
+@pytest.mark.slow
 def test_app_page_renders_in_headless_chromium(server, tmp_path):
   url, _, _ = server
   chromium = shutil.which('chromium') or shutil.which('chromium-browser')

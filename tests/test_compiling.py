@@ -94,6 +94,7 @@ print('steps done', float(jax.device_get(state)))
 '''
 
 
+@pytest.mark.slow
 def test_many_steps_without_a_host_sync_do_not_deadlock():
   """Thousands of step calls with nothing read back, as the training loop runs between log
   steps, on 2 CPU devices. Without StepPrograms' bound on how far the host runs ahead, XLA:CPU

@@ -13,6 +13,7 @@ import time
 
 import jax
 import numpy as np
+import pytest
 
 from configs import tiny
 from ddgan_jax import checkpointing, input_pipeline, launch, networks, sharding, train_lib
@@ -90,6 +91,7 @@ def _reference(config, num_steps):
   return jax.device_get(state), init, mesh, nets, opt
 
 
+@pytest.mark.slow
 def test_two_processes_stop_resume_and_match_one_process(tmp_path):
   manual, data_dir = str(tmp_path / 'manual'), str(tmp_path / 'tfds')
   _tiny_fashion_files(manual)
@@ -124,6 +126,7 @@ def test_two_processes_stop_resume_and_match_one_process(tmp_path):
     assert moved > 1e-5, (name, moved)  # 10x atol: the comparison has teeth
 
 
+@pytest.mark.slow
 def test_launcher_stops_everyone_when_one_process_fails(capsys):
   code = ('import sys, time; i = int(sys.argv[-1].split("=")[1]); print("hello from", i, flush=True);'
           'time.sleep(1); sys.exit(3) if i == 1 else time.sleep(120)')

@@ -13,6 +13,7 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 
 from configs import tiny
 from ddgan_jax import checkpointing, networks, preemption, sharding, train_lib
@@ -51,6 +52,7 @@ def _restore(workdir, step=None):
   return jax.device_get(state)
 
 
+@pytest.mark.slow
 def test_sigkill_sigterm_and_half_written_checkpoints_resume_exactly(tmp_path, capfd):
   straight, run = str(tmp_path / 'straight'), str(tmp_path / 'run')
   proc = _train(straight)

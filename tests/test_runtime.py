@@ -39,6 +39,7 @@ def _probe(cache_dir):
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_second_process_loads_instead_of_compiling(tmp_path):
   cache = str(tmp_path / 'xla')
   first, second = _probe(cache), _probe(cache)

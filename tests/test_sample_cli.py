@@ -138,6 +138,7 @@ def test_folder_of_20_with_2_corrupt_files_resumes_without_network_calls(workdir
   assert {n: (out / f'{n}.png').read_bytes() for n in images} == written
 
 
+@pytest.mark.slow
 def test_inpaint_repaint_with_generated_masks(workdir, inputs, tmp_path):
   root, images, _ = inputs
   out = tmp_path / 'out'
@@ -154,6 +155,7 @@ def test_inpaint_repaint_with_generated_masks(workdir, inputs, tmp_path):
   assert np.any(result[1::2] != images['c'][1::2])
 
 
+@pytest.mark.slow
 def test_default_command_still_samples(workdir, tmp_path):
   res = run_cli(f'--workdir={workdir}', f'--output={tmp_path / "s.png"}', '--num_images=4')
   assert res.returncode == 0, res.stderr
@@ -200,6 +202,7 @@ def _bad_cases():
   ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('case', _bad_cases(), ids=lambda c: c[0])
 def test_bad_input_gives_one_error_line_and_writes_nothing(workdir, inputs, bad_inputs, case,
                                                            tmp_path):
