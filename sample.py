@@ -159,7 +159,7 @@ def serve_main() -> None:
   if bool(_WORKDIR.value) == bool(_CHECKPOINT.value):
     fail('pass exactly one of --workdir or --checkpoint.')
   try:
-    import gradio  # pylint: disable=g-import-not-at-top,unused-import
+    import gradio  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
   except ImportError:
     fail("the app needs Gradio: pip install -e '.[app]'")
   _quiet()

@@ -453,7 +453,7 @@ def format_markdown(report: dict) -> str:
   s = report['settings']
   real = s.get('realism')
   families = s['families'] + ([UNCONDITIONAL] if s.get('unconditional') else [])
-  lines = [f"# Inpainting evaluation\n",
+  lines = ["# Inpainting evaluation\n",
            f"{s['num_images']} images of `{s['dataset']}` split `{s['split']}` "
            f"({s['image_size']} px, T = {s['num_timesteps']}), checkpoint `{s['checkpoint']}`. "
            f"Masks from seed {s['seed']}. LPIPS ({s['lpips']}), PSNR and SSIM ({s['ssim']}) on "

@@ -125,7 +125,7 @@ def _dtype(x: Any, name: str) -> np.dtype:
       dtype = np.asarray(x).dtype
     except (ValueError, TypeError) as e:
       raise ValueError(f'{name} must be an array, got {type(x).__name__} ({e}).') from None
-  if dtype == object:
+  if dtype == object:  # noqa: E721  (a NumPy dtype equal to the object dtype)
     raise ValueError(f'{name} must be a numeric array, got {type(x).__name__} of Python objects.')
   return np.dtype(dtype)
 

@@ -169,7 +169,6 @@ def test_default_command_still_samples(workdir, tmp_path):
 def bad_inputs(inputs, tmp_path_factory):
   """Files for the error cases."""
   root = tmp_path_factory.mktemp('bad')
-  rng = np.random.default_rng(1)
   (root / 'partial_masks').mkdir()
   Image.fromarray(np.zeros((SIZE, SIZE), np.uint8)).save(root / 'partial_masks' / 'a.png')
   zeros = lambda n: jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), n.abstract_generator_params())
