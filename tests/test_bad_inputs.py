@@ -37,7 +37,12 @@ def test_at_least_25_cases_over_every_boundary():
   assert {c.boundary for c in cases} == {'CLI', 'API', 'config', 'data', 'file', 'checkpoint'}
 
 
-@pytest.mark.parametrize('case', bad_inputs.cases(), ids=lambda c: c.name)
+def _param(case):
+  """The cases that run a real `python <cli>` subprocess are slow (interpreter and JAX start-up)."""
+  return pytest.param(case, marks=pytest.mark.slow) if '(subprocess)' in case.input else case
+
+
+@pytest.mark.parametrize('case', [_param(c) for c in bad_inputs.cases()], ids=lambda c: c.name)
 def test_bad_input(case, ctx):
   outcome, found = bad_inputs.run_case(case, ctx)
   assert not found, (found, outcome)
