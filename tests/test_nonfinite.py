@@ -125,6 +125,7 @@ def _all_finite(tree):
   return all(np.isfinite(x).all() for x in jax.tree.leaves(tree))
 
 
+@pytest.mark.slow
 def test_poisoned_batch_stops_or_is_skipped(tmp_path, monkeypatch):
   mesh = sharding.make_mesh(jax.devices()[:1])
   _poison(monkeypatch, bad_step=3)

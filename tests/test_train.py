@@ -43,6 +43,7 @@ def restore_final_state(workdir, config, mesh):
   return state
 
 
+@pytest.mark.slow
 def test_resume_equals_straight_run(tmp_path, monkeypatch):
   """N steps straight == N/2 steps, a fresh restart from the checkpoint, N/2 more (2 devices).
 
