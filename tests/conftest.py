@@ -41,3 +41,18 @@ def _reference_dir() -> pathlib.Path:
 def reference_dir() -> pathlib.Path:
   """Folder with the facts read off the official PyTorch code (see tests/reference/README.md)."""
   return _reference_dir()
+
+
+@pytest.fixture
+def tiny_config():
+  """A fresh configs/tiny.py config (the small unconditional model); a test may change it."""
+  from configs import tiny  # pylint: disable=g-import-not-at-top
+  return tiny.get_config()
+
+
+@pytest.fixture
+def tiny_inpaint_config():
+  """A fresh configs/tiny_inpaint.py config (the small mask-conditional model); a test may
+  change it."""
+  from configs import tiny_inpaint  # pylint: disable=g-import-not-at-top
+  return tiny_inpaint.get_config()

@@ -5,21 +5,20 @@ import logging
 import jax
 import jax.numpy as jnp
 
-from configs import tiny
 from ddgan_jax import checkpointing
 
 
-def test_partial_restore_of_a_training_checkpoint_does_not_warn(tmp_path, caplog):
+def test_partial_restore_of_a_training_checkpoint_does_not_warn(tmp_path, caplog, tiny_config):
   ckpt = checkpointing.Checkpointer(str(tmp_path / 'checkpoints'), async_save=False)
   state = {'step': jnp.int32(5), 'params': {'w': jnp.arange(6.0)}}
   ema = {'w': jnp.ones((2, 3))}
-  ckpt.save(5, state, ema, tiny.get_config())
+  ckpt.save(5, state, ema, tiny_config)
   ckpt.close()
   with caplog.at_level(logging.WARNING):
     config = checkpointing.load_config(str(tmp_path))
     restored = checkpointing.restore_ema_generator(str(tmp_path), jax.eval_shape(lambda: ema))
     checkpointing.ema_metadata(str(tmp_path))
-  assert config.model.nf == tiny.get_config().model.nf
+  assert config.model.nf == tiny_config.model.nf
   assert jnp.array_equal(restored['w'], ema['w'])
   noisy = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
   assert not noisy, noisy

@@ -127,8 +127,8 @@ def test_translation_moves_content_without_losing_it():
   np.testing.assert_array_equal(g[:, 6:10, 6:10], 1.0)
 
 
-def test_g_frozen_steps_hold_only_g_still():
-  config = tiny_inpaint.get_config()
+def test_g_frozen_steps_hold_only_g_still(tiny_inpaint_config):
+  config = tiny_inpaint_config
   config.optim.g_frozen_steps = 3
   opt = train_lib.make_optimizers(config.optim, 10, 100)
   assert [float(opt.lr_g(s)) for s in (0, 2)] == [0.0, 0.0]
@@ -138,8 +138,8 @@ def test_g_frozen_steps_hold_only_g_still():
   assert float(train_lib.make_optimizers(config.optim, 10, 100).lr_g(0)) > 0
 
 
-def test_monitor_reads_the_config_and_defaults_for_older_ones():
-  config = tiny_inpaint.get_config()
+def test_monitor_reads_the_config_and_defaults_for_older_ones(tiny_inpaint_config):
+  config = tiny_inpaint_config
   config.train.d_health.min_logit_gap = 0.3
   config.train.d_health.windows = 5
   assert d_health.Monitor.from_config(config.train) == d_health.Monitor(0.3, 5)

@@ -179,9 +179,8 @@ def test_evaluate_end_to_end(tiny_checkpoint, tmp_path):
   assert grid.shape == (8 * 18 + 2, 3 * 18 + 2, 3)
 
 
-def test_evaluate_rejects_conditional_for_unconditional_models(tmp_path):
-  from configs import tiny  # pylint: disable=g-import-not-at-top
-  config = tiny.get_config()
+def test_evaluate_rejects_conditional_for_unconditional_models(tmp_path, tiny_config):
+  config = tiny_config
   nets = networks.build_networks(config)
   params = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), nets.abstract_generator_params())
   path = checkpointing.save_inference_checkpoint(str(tmp_path / 'u'), ema_params=params,

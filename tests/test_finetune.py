@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import tiny, tiny_inpaint
+from configs import tiny
 from ddgan_jax import checkpointing, finetune, losses, masks, networks, sharding, train_lib
 
 
@@ -27,9 +27,10 @@ def uncond_checkpoint(tmp_path_factory):
 
 
 @pytest.mark.parametrize('cond_fill', ['zeros', 'smooth'])
-def test_conditional_start_equals_the_unconditional_generator(uncond_checkpoint, cond_fill):
+def test_conditional_start_equals_the_unconditional_generator(uncond_checkpoint, cond_fill,
+                                                              tiny_inpaint_config):
   path, u_nets, u_params = uncond_checkpoint
-  config = tiny_inpaint.get_config()
+  config = tiny_inpaint_config
   config.inpaint.cond_fill = cond_fill
   c_nets = networks.build_networks(config)
   fresh = jax.jit(c_nets.init_generator)(jax.random.PRNGKey(0))
@@ -55,9 +56,9 @@ def test_conditional_start_equals_the_unconditional_generator(uncond_checkpoint,
   assert np.abs(np.asarray(c_nets.apply_g(bumped, x, t, z, cond)) - np.asarray(want)).max() > 1e-2
 
 
-def test_train_state_starts_from_the_checkpoint(uncond_checkpoint):
+def test_train_state_starts_from_the_checkpoint(uncond_checkpoint, tiny_inpaint_config):
   path, _, u_params = uncond_checkpoint
-  config = tiny_inpaint.get_config()
+  config = tiny_inpaint_config
   nets = networks.build_networks(config)
   opt = train_lib.make_optimizers(config.optim, 10, 100)
   mesh = sharding.make_mesh()
@@ -81,9 +82,9 @@ def test_train_state_starts_from_the_checkpoint(uncond_checkpoint):
     np.testing.assert_array_equal(a, b)
 
 
-def test_mismatching_model_is_refused_naming_the_parameter(uncond_checkpoint):
+def test_mismatching_model_is_refused_naming_the_parameter(uncond_checkpoint, tiny_inpaint_config):
   path = uncond_checkpoint[0]
-  config = tiny_inpaint.get_config()
+  config = tiny_inpaint_config
   config.model.nf = 2 * config.model.nf
   nets = networks.build_networks(config)
   target = nets.abstract_generator_params()
@@ -91,8 +92,9 @@ def test_mismatching_model_is_refused_naming_the_parameter(uncond_checkpoint):
     finetune.load_pretrained_generator(path, target)
 
 
-def test_a_shipped_discriminator_starts_the_run_when_it_fits(tmp_path):
-  config = tiny_inpaint.get_config()
+def test_a_shipped_discriminator_starts_the_run_when_it_fits(tmp_path, tiny_inpaint_config,
+                                                             tiny_config):
+  config = tiny_inpaint_config
   nets = networks.build_networks(config)
   params_g = jax.jit(nets.init_generator)(jax.random.PRNGKey(1))
   params_d = jax.tree.map(lambda p: p + 0.01, jax.jit(nets.init_discriminator)(jax.random.PRNGKey(2)))
@@ -106,7 +108,7 @@ def test_a_shipped_discriminator_starts_the_run_when_it_fits(tmp_path):
   for a, b in zip(jax.tree.leaves(started.params_d), jax.tree.leaves(params_d)):
     np.testing.assert_array_equal(a, b)
   # A D of other shapes (the unconditional model's: fewer input channels) is not used.
-  u_config = tiny.get_config()
+  u_config = tiny_config
   u_nets = networks.build_networks(u_config)
   checkpointing.save_inference_checkpoint(
       str(tmp_path / 'other_d'), ema_params=jax.jit(u_nets.init_generator)(jax.random.PRNGKey(1)),
@@ -114,9 +116,9 @@ def test_a_shipped_discriminator_starts_the_run_when_it_fits(tmp_path):
   assert finetune.load_pretrained_discriminator(str(tmp_path / 'other_d'), state.params_d) is None
 
 
-def test_export_with_discriminator_takes_d_from_the_training_state(tmp_path):
+def test_export_with_discriminator_takes_d_from_the_training_state(tmp_path, tiny_inpaint_config):
   from ddgan_jax import export
-  config = tiny_inpaint.get_config()
+  config = tiny_inpaint_config
   nets = networks.build_networks(config)
   opt = train_lib.make_optimizers(config.optim, 10, 100)
   state = jax.jit(lambda key: train_lib.init_state(nets, opt, key))(jax.random.PRNGKey(3))

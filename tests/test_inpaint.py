@@ -211,9 +211,10 @@ def test_conditional_mode_needs_a_mask_conditional_model(uncond_model, tmp_path)
   assert np.all(np.isfinite(np.asarray(out)))
 
 
-def test_checkpoint_whose_weights_do_not_fit_its_config_is_refused(cond_model, tmp_path):
+def test_checkpoint_whose_weights_do_not_fit_its_config_is_refused(cond_model, tmp_path,
+                                                                   tiny_inpaint_config):
   nets, params = cond_model
-  config = tiny_inpaint.get_config()
+  config = tiny_inpaint_config
   config.model.nf = 32  # The weights are nf 16.
   path = checkpointing.save_inference_checkpoint(str(tmp_path / 'bad'), ema_params=params,
                                                  config=config)

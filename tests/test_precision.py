@@ -121,8 +121,8 @@ def test_bfloat16_compute_float32_state(float32_step):
     assert cosine > 0.9, (name, cosine)
 
 
-def test_unknown_compute_dtype_is_refused():
-  config = tiny.get_config()
+def test_unknown_compute_dtype_is_refused(tiny_config):
+  config = tiny_config
   config.model.compute_dtype = 'float16'
   with pytest.raises(ValueError, match='compute_dtype'):
     networks.build_networks(config)
