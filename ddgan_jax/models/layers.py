@@ -2,7 +2,7 @@
 
 Everything is NHWC: images are [B, H, W, C]. The numerics follow the official PyTorch
 code (NVlabs/denoising-diffusion-gan, score_sde/models), which is NCHW; see
-/work/shared/reference/DDGAN_REFERENCE_NOTES.md for the facts reproduced here.
+tests/reference/DDGAN_REFERENCE_NOTES.md for the facts reproduced here.
 
 Parameter names inside the blocks (GroupNorm_0, Conv_0, Dense_0, NIN_0, W, b, ...) follow the
 official module attribute names so that checkpoint conversion is a mechanical renaming.
