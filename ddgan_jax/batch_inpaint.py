@@ -90,10 +90,8 @@ def family_hole(family: str, key: jax.Array, size: int, shape: tuple[int, int]) 
   """bool [H, W] of a generated mask family drawn at the model's size, scaled to `shape`."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
   from ddgan_jax import heldout_masks, masks  # pylint: disable=g-import-not-at-top
-  if family in masks.EVAL_FAMILIES:
-    drawn = masks.eval_masks(family, key, 1, size)
-  elif family in heldout_masks.HELDOUT_FAMILIES:
-    drawn = heldout_masks.heldout_masks(family, key, 1, size)
+  if family in masks.EVAL_FAMILIES + heldout_masks.HELDOUT_FAMILIES:
+    drawn = heldout_masks.family_masks(family, key, 1, size)
   else:
     drawn = masks.sample_training_masks(key, 1, size, ((family, 1.0),), 0.0)
   hole = np.asarray(drawn[0, ..., 0]) > 0.5

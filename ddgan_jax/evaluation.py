@@ -213,9 +213,7 @@ ALL_FAMILIES = masks_lib.EVAL_FAMILIES + heldout_masks.HELDOUT_FAMILIES
 @functools.partial(jax.jit, static_argnums=(0, 2, 3))
 def _family_masks(family: str, key: jax.Array, batch: int, size: int,
                   offset: jax.Array) -> jax.Array:
-  if family in heldout_masks.HELDOUT_FAMILIES:
-    return heldout_masks.heldout_masks(family, key, batch, size, index_offset=offset)
-  return masks_lib.eval_masks(family, key, batch, size, index_offset=offset)
+  return heldout_masks.family_masks(family, key, batch, size, index_offset=offset)
 
 
 def family_masks(family: str, seed: int, num_images: int, image_size: int,

@@ -17,6 +17,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from ddgan_jax import masks
+
 Array = jax.Array
 HELDOUT_FAMILIES: tuple[str, ...] = ('columns', 'grid', 'checker', 'ellipses', 'ring', 'corner')
 
@@ -78,3 +80,12 @@ def heldout_masks(family: str, key: Array, batch_size: int, image_size: int,
                      f'{", ".join(HELDOUT_FAMILIES)}')
   return jax.vmap(lambda i: _one(family, jax.random.fold_in(key, i), image_size))(
       jnp.arange(batch_size) + index_offset)
+
+
+def family_masks(family: str, key: Array, batch_size: int, image_size: int,
+                 index_offset: int | Array = 0) -> Array:
+  """Masks of any evaluation family, RePaint's six (masks.EVAL_FAMILIES) or a held-out one,
+  [B, S, S, 1] float32: the one dispatcher by family name."""
+  if family in HELDOUT_FAMILIES:
+    return heldout_masks(family, key, batch_size, image_size, index_offset=index_offset)
+  return masks.eval_masks(family, key, batch_size, image_size, index_offset=index_offset)
