@@ -104,9 +104,9 @@ def get_config() -> ml_collections.ConfigDict:
   train.on_nonfinite = 'stop'
   train.max_nonfinite_in_a_row = 10
   # D's health (ddgan_jax/d_health.py): a log window whose mean real-minus-fake logit gap is
-  # below min_logit_gap counts as D at chance; `windows` such windows in a row print a warning
-  # (0: never).
-  train.d_health = ml_collections.ConfigDict(dict(min_logit_gap=0.1, windows=3))
+  # below min_logit_gap, or whose R1 penalty is below min_r1, counts as D at chance; `windows`
+  # such windows in a row print a warning (0: never).
+  train.d_health = ml_collections.ConfigDict(dict(min_logit_gap=0.1, windows=3, min_r1=1e-5))
 
   # ------------------------------------------------------------- inpaint
   config.inpaint = inpaint = ml_collections.ConfigDict()

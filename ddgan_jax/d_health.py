@@ -9,11 +9,14 @@ accuracies, R1 on R1 steps, `losses.generator_loss`'s gradient probes); this mod
 window of it into the health scalars, flags a D at chance for several windows in a row, and
 summarises the end of a run for `make demo`.
 
-"At chance" is `d_logit_gap < min_logit_gap` (config `train.d_health`): the mean real logit
-minus the mean fake one over a log window. A constant D gives exactly 0; the D of an early,
-still-learning run gave 0.5-1 (docs/discriminator.md). With the clean pairs on
-(`optim.clean_weight`), their gap `d_clean_gap` is logged too, and D is at chance when both
-gaps are below the threshold.
+"At chance" (config `train.d_health`) is either of:
+* `d_logit_gap < min_logit_gap`: the mean real logit minus the mean fake one over a log window.
+  A constant D gives exactly 0; the D of an early, still-learning run gave 0.5-1, an informative
+  fine-tuning D 0.2-0.4 (docs/discriminator.md). With the clean pairs on (`optim.clean_weight`),
+  their gap `d_clean_gap` is logged too, and the larger of the two gaps counts;
+* `r1 < min_r1` (in a window that logged R1): the R1 penalty is D's input gradient, which is
+  what G learns from; a constant D gives 0. D's that had collapsed logged 4e-9 to 2e-6, the
+  informative ones 2e-5 to 5e-3, so the default 1e-5 sits between them.
 """
 from __future__ import annotations
 
@@ -45,18 +48,21 @@ class Monitor:
   """Counts log windows in a row with D at chance; warns once per such streak."""
   min_logit_gap: float = 0.1
   windows: int = 3
+  min_r1: float = 1e-5
   streak: int = 0
 
   def at_chance(self, scalars: Mapping[str, float]) -> bool:
-    gap = _gap(scalars)
-    return gap is not None and not gap >= self.min_logit_gap  # NaN counts as at chance
+    gap, r1 = _gap(scalars), scalars.get('r1')
+    flat = r1 is not None and not r1 >= self.min_r1
+    return flat or (gap is not None and not gap >= self.min_logit_gap)  # NaN counts as at chance
 
   @classmethod
   def from_config(cls, train: Mapping) -> 'Monitor':
     """From `config.train.d_health` (defaults where a config predates it)."""
     section = dict(train.get('d_health') or {})
     return cls(float(section.get('min_logit_gap', cls.min_logit_gap)),
-               int(section.get('windows', cls.windows)))
+               int(section.get('windows', cls.windows)),
+               float(section.get('min_r1', cls.min_r1)))
 
   def update(self, step: int, scalars: Mapping[str, float]) -> str | None:
     """Feeds one window's scalars (with `health_scalars`); returns the warning line when the
@@ -64,10 +70,11 @@ class Monitor:
     self.streak = self.streak + 1 if self.at_chance(scalars) else 0
     if self.windows <= 0 or self.streak != self.windows:
       return None
+    gap, r1 = _gap(scalars), scalars.get('r1', math.nan)
     return (f'warning: at step {step} the discriminator has been at chance for {self.streak} log '
-            f'windows in a row (real-minus-fake logit gap {_gap(scalars):.4f} < '
-            f'{self.min_logit_gap:g}): the adversarial term gives G almost no signal. '
-            'See docs/discriminator.md.')
+            f'windows in a row (real-minus-fake logit gap {gap:.4f}, threshold '
+            f'{self.min_logit_gap:g}; R1 {r1:.1e}, threshold {self.min_r1:g}): the adversarial '
+            'term gives G almost no signal. See docs/discriminator.md.')
 
 
 def _gap(scalars: Mapping[str, float]) -> float | None:
@@ -79,7 +86,7 @@ def _gap(scalars: Mapping[str, float]) -> float | None:
 
 def summarize_run(workdir: str) -> str:
   """`summarize` of a training workdir's metrics.jsonl, with its config's threshold."""
-  records, min_gap = [], Monitor.min_logit_gap
+  records, section = [], {}
   path = os.path.join(workdir, 'metrics.jsonl')
   if os.path.exists(path):
     with open(path) as f:
@@ -87,11 +94,13 @@ def summarize_run(workdir: str) -> str:
   config_path = os.path.join(workdir, 'config.json')
   if os.path.exists(config_path):
     with open(config_path) as f:
-      min_gap = json.load(f).get('train', {}).get('d_health', {}).get('min_logit_gap', min_gap)
-  return summarize(records, float(min_gap))
+      section = json.load(f).get('train', {}).get('d_health', {})
+  return summarize(records, float(section.get('min_logit_gap', Monitor.min_logit_gap)),
+                   min_r1=float(section.get('min_r1', Monitor.min_r1)))
 
 
-def summarize(records: list[dict], min_logit_gap: float = 0.1, last: int = 3) -> str:
+def summarize(records: list[dict], min_logit_gap: float = 0.1, last: int = 3,
+              min_r1: float = 1e-5) -> str:
   """One Markdown paragraph on D's health over the last `last` log windows of a run."""
   records = [r for r in records if 'd_real_logit' in r][-last:]
   if not records:
@@ -105,12 +114,18 @@ def summarize(records: list[dict], min_logit_gap: float = 0.1, last: int = 3) ->
   clean_gap = mean('d_clean_real_logit') - mean('d_clean_fake_logit')
   acc = 0.5 * (mean('d_acc_real') + mean('d_acc_fake'))
   best = gap if math.isnan(clean_gap) else max(gap, clean_gap)
-  verdict = ('informative' if best >= min_logit_gap
-             else f'AT CHANCE (gap < {min_logit_gap:g}): G learns from its other terms only')
+  r1 = mean('r1')
+  if not best >= min_logit_gap:
+    verdict = f'AT CHANCE (gap < {min_logit_gap:g}): G learns from its other terms only'
+  elif not (math.isnan(r1) or r1 >= min_r1):
+    verdict = f'AT CHANCE (R1 < {min_r1:g}, a flat D): G learns from its other terms only'
+  else:
+    verdict = f'informative (gap >= {min_logit_gap:g}, R1 >= {min_r1:g})'
+
   steps = f"steps {records[0]['step']}-{records[-1]['step']}" if len(records) > 1 else \
       f"step {records[0]['step']}"
   parts = [f'logit gap (real - fake) {gap:.3f}', f'accuracy {acc:.2f}',
-           f"d_loss {mean('d_loss'):.3f} (chance: 1.386)", f"R1 {mean('r1'):.2e}"]
+           f"d_loss {mean('d_loss'):.3f} (chance: 1.386)", f"R1 {r1:.2e}"]
   if not math.isnan(clean_gap):
     parts.insert(1, f'clean pairs\' logit gap {clean_gap:.3f}')
   share = mean('g_adv_share')

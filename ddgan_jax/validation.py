@@ -157,6 +157,7 @@ def check_config(config: Any) -> None:
     check_nonfinite(config['train'])
     _float(config, 'train.d_health.min_logit_gap', default=0.1)
     _int(config, 'train.d_health.windows', 0, default=3)
+    _float(config, 'train.d_health.min_r1', 0.0, default=1e-5)
 
   # inpaint
   if not _get(config, 'inpaint.enabled', False):

@@ -54,9 +54,22 @@ def test_summary_names_the_verdict():
   rec = dict(step=10, d_real_logit=0.0, d_fake_logit=0.0, d_acc_real=1.0, d_acc_fake=0.0,
              d_loss=1.386, r1=1e-9)
   assert 'AT CHANCE' in d_health.summarize([rec])
-  good = dict(rec, d_real_logit=0.8, d_fake_logit=-0.7, g_adv_share=0.3)
+  good = dict(rec, d_real_logit=0.8, d_fake_logit=-0.7, g_adv_share=0.3, r1=1e-4)
   text = d_health.summarize([rec, good, good], last=2)
   assert 'informative' in text and 'logit gap (real - fake) 1.500' in text and '0.30' in text
+  # A D that separates but is flat (R1 ~ 0) gives G no gradient: at chance too.
+  assert 'informative' in d_health.summarize([good], min_r1=1e-5)
+  assert 'AT CHANCE (R1 < 0.001' in d_health.summarize([good], min_r1=1e-3)
+
+
+def test_a_flat_discriminator_is_flagged_by_r1():
+  window = dict(d_real_logit=0.8, d_fake_logit=-0.7)
+  window.update(d_health.health_scalars(window))
+  monitor = d_health.Monitor(min_logit_gap=0.1, windows=1, min_r1=1e-5)
+  assert not monitor.at_chance(window)  # no R1 logged in the window: the gap decides
+  assert not monitor.at_chance(dict(window, r1=2e-5))
+  line = monitor.update(7, dict(window, r1=3e-8))
+  assert line.startswith('warning: at step 7') and 'R1 3.0e-08, threshold 1e-05' in line
 
 
 def test_window_means_average_r1_over_r1_steps_only():
@@ -142,6 +155,7 @@ def test_monitor_reads_the_config_and_defaults_for_older_ones(tiny_inpaint_confi
   config = tiny_inpaint_config
   config.train.d_health.min_logit_gap = 0.3
   config.train.d_health.windows = 5
-  assert d_health.Monitor.from_config(config.train) == d_health.Monitor(0.3, 5)
+  config.train.d_health.min_r1 = 1e-6
+  assert d_health.Monitor.from_config(config.train) == d_health.Monitor(0.3, 5, 1e-6)
   del config.train['d_health']
-  assert d_health.Monitor.from_config(config.train) == d_health.Monitor(0.1, 3)
+  assert d_health.Monitor.from_config(config.train) == d_health.Monitor(0.1, 3, 1e-5)
