@@ -1,12 +1,13 @@
-"""The shipped model (pretrained/fashion_mnist_inpaint): loads through load_inpainter, keeps the
-known pixels, fills the holes, and beats the classical baselines on held-out test images."""
+"""The shipped model (pretrained/fashion_mnist_inpaint): loads through load_inpainter, carries its
+trained D, keeps the known pixels, fills the holes, and beats the classical baselines on held-out
+test images."""
 import pathlib
 
 import jax
 import numpy as np
 import pytest
 
-from ddgan_jax import evaluation, inpaint
+from ddgan_jax import checkpointing, evaluation, inpaint
 
 PRETRAINED = pathlib.Path(__file__).resolve().parents[1] / 'pretrained' / 'fashion_mnist_inpaint'
 
@@ -25,7 +26,15 @@ def test_shipped_model_is_the_documented_recipe(shipped):
   assert (nets.image_size, nets.num_channels, nets.num_timesteps) == (32, 1, 2)
   assert images.shape == (64, 32, 32, 1)
   size = sum(f.stat().st_size for f in PRETRAINED.rglob('*') if f.is_file())
-  assert size < 20 * 2 ** 20  # inference weights only (no optimizer state, no D)
+  assert size < 20 * 2 ** 20  # inference weights and D only (no optimizer state)
+
+
+def test_shipped_model_carries_its_trained_discriminator():
+  # `make demo` fine-tunes with the GAN recipe and no G warm-up: it needs the trained D.
+  d = checkpointing.restore_discriminator(str(PRETRAINED))
+  assert d is not None
+  leaves = jax.tree_util.tree_leaves(d)
+  assert sum(x.size for x in leaves) > 10_000 and all(np.isfinite(x).all() for x in leaves)
 
 
 @pytest.mark.parametrize('family', ['narrow', 'half', 'ring'])
