@@ -17,7 +17,7 @@ import sys
 
 from absl import app, flags, logging
 
-from ddgan_jax import runtime
+from ddgan_jax.platform import runtime
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (uses its latest checkpoint).')
 _CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'Checkpoint directory or step directory.')

@@ -51,7 +51,7 @@ import sys
 
 from absl import app, flags, logging
 
-from ddgan_jax import runtime
+from ddgan_jax.platform import runtime
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (uses its latest checkpoint).')
 _CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'Checkpoint directory or step directory.')
@@ -138,7 +138,8 @@ def sample_main() -> None:
   _quiet(batch_size=_NUM.value)
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import networks, sharding, visualize  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import networks, visualize  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.platform import sharding  # pylint: disable=g-import-not-at-top
 
   source = _WORKDIR.value or _CHECKPOINT.value
   params_sharding, batch_sharding = sharding.local_batch_shardings(_NUM.value)
@@ -209,7 +210,8 @@ def inpaint_main() -> None:
   batch = min(_BATCH.value, len(jobs))
   _quiet(batch_size=batch)
   import jax  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import checkpointing, inpaint, networks, sharding  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import checkpointing, inpaint, networks  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.platform import sharding  # pylint: disable=g-import-not-at-top
 
   # The model's facts from the checkpoint's config, then its weights.
   source = _WORKDIR.value or _CHECKPOINT.value

@@ -12,7 +12,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from ddgan_jax import runtime
+from ddgan_jax.platform import runtime
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Training configuration file.',
                                           lock_config=True)
@@ -23,7 +23,7 @@ _DISTRIBUTED = flags.DEFINE_bool(
     'coordinator and process ids detected on Cloud TPU, SLURM, Open MPI, Kubernetes).')
 _COORDINATOR = flags.DEFINE_string(
     'coordinator_address', '', 'Multi-process run elsewhere: host:port of process 0 '
-    '(with --num_processes and --process_id; `python -m ddgan_jax.launch` sets all three).')
+    '(with --num_processes and --process_id; `python -m ddgan_jax.platform.launch` sets all three).')
 _NUM_PROCESSES = flags.DEFINE_integer('num_processes', 0, 'Processes in the run (explicit setup).')
 _PROCESS_ID = flags.DEFINE_integer('process_id', -1, 'This process, in [0, num_processes).')
 flags.mark_flags_as_required(['config', 'workdir'])
@@ -35,7 +35,8 @@ def main(argv):
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save step at INFO.
-  from ddgan_jax import distributed, nonfinite  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import nonfinite  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.platform import distributed  # pylint: disable=g-import-not-at-top
   try:
     config = _CONFIG.value  # a config file that fails to load raises here
     processes = max(1, _NUM_PROCESSES.value)

@@ -31,7 +31,7 @@ _RESAMPLE = flags.DEFINE_list('repaint_resample', ['1', '5'], 'RePaint-mode r va
 # RePaint's own schedule (t_T = 250, jump length 10, 10 resamplings): 2,410 denoiser calls.
 REPAINT_SCHEDULE_NFE = 2410
 
-from ddgan_jax import runtime  # pylint: disable=g-import-not-at-top,wrong-import-position
+from ddgan_jax.platform import runtime  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # --cpu_devices (default: one per core, as many as divide the batch) and --compilation_cache, as
 # in sample.py.
@@ -53,7 +53,8 @@ def main(_):
   runtime.setup(cpu_devices=_CPU_DEVICES.value, compilation_cache=_CACHE.value, batch_size=batch)
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import inpaint, machine, masks, networks, sharding  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import inpaint, machine, masks, networks  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.platform import sharding  # pylint: disable=g-import-not-at-top
 
   config = _CONFIG.value
   nets = networks.build_networks(config)

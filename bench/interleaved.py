@@ -28,7 +28,7 @@ _BATCH = flags.DEFINE_integer('batch_size', 0, 'Batch (0: the config value).')
 _WINDOWS = flags.DEFINE_integer('windows', 6, 'Windows of ours, official, official, ours.')
 _THREADS = flags.DEFINE_integer('threads', 0, 'torch threads (0: one per core).')
 
-from ddgan_jax import runtime  # pylint: disable=g-import-not-at-top,wrong-import-position
+from ddgan_jax.platform import runtime  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # --cpu_devices (default: one per core, as many as divide the batch: our sampler splits its batch
 # over them, as sample.py does) and --compilation_cache.
@@ -45,7 +45,8 @@ def main(_):
   import jax  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
   import official_code  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import machine, networks, sharding  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import machine, networks  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.platform import sharding  # pylint: disable=g-import-not-at-top
 
   torch.set_num_threads(_THREADS.value or os.cpu_count())
   torch.manual_seed(0)

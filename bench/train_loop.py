@@ -30,7 +30,7 @@ _BLOCKS = flags.DEFINE_integer('blocks', 2, 'Blocks of loop, bare, bare, loop.')
 _CHUNK = flags.DEFINE_integer('chunk_steps', 60, 'Loop steps per chunk (a multiple of log_every).')
 _LOG_EVERY = flags.DEFINE_integer('log_every', 15, 'Steps per logging window.')
 
-from ddgan_jax import runtime  # pylint: disable=g-import-not-at-top,wrong-import-position
+from ddgan_jax.platform import runtime  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # --cpu_devices as in train.py. The chunks need the persistent compilation cache (each resume
 # loads the programs): --compilation_cache='' means a temporary folder here.
@@ -56,8 +56,8 @@ def main(_):
 
 def _measure(config, workdir, log_every, chunk, blocks) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import (  # pylint: disable=g-import-not-at-top
-      input_pipeline, machine, networks, nonfinite, sharding, train_lib)
+  from ddgan_jax import input_pipeline, machine, networks, nonfinite, train_lib  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.platform import sharding  # pylint: disable=g-import-not-at-top
 
   batch = int(config.train.batch_size)
   config.train.num_steps = 2 * blocks * chunk  # the last part ends the run

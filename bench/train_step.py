@@ -29,7 +29,7 @@ _XLA_WGRAD = flags.DEFINE_bool(
     'xla_conv_weight_grad', False, "XLA's own convolution weight gradient at every shape, to time "
     'what the matrix products of ddgan_jax/models/conv.py save.')
 
-from ddgan_jax import runtime  # pylint: disable=g-import-not-at-top,wrong-import-position
+from ddgan_jax.platform import runtime  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # --cpu_devices (default: one per core) and --compilation_cache, as in train.py; bench/run_all.py
 # turns the cache off for cold figures and points it at a fresh folder for warm ones.
@@ -42,8 +42,8 @@ def main(_):
   batch = _BATCH.value or int(config.train.batch_size)
   runtime.setup(cpu_devices=_CPU_DEVICES.value, compilation_cache=_CACHE.value, batch_size=batch)
   import jax  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import (  # pylint: disable=g-import-not-at-top
-      checkpointing, compiling, machine, networks, sharding, train_lib)
+  from ddgan_jax import checkpointing, machine, networks, train_lib  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.platform import compiling, sharding  # pylint: disable=g-import-not-at-top
 
   parts = _CompileParts(jax)
   if _XLA_WGRAD.value:

@@ -46,7 +46,7 @@ from ddgan_jax import inpaint as inpaint_lib
 from ddgan_jax import masks as masks_lib
 from ddgan_jax import perceptual
 from ddgan_jax import realism
-from ddgan_jax import sharding
+from ddgan_jax.platform import sharding
 from ddgan_jax import visualize
 
 LPIPS_MIN_SIZE = perceptual.LPIPS_MIN_SIZE

@@ -32,7 +32,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from ddgan_jax import sharding, validation
+from ddgan_jax import validation
+from ddgan_jax.platform import sharding
 
 MODES = validation.NONFINITE_MODES
 _STATE_QUANTITIES = (('grad_d', 'opt_state_d'), ('grad_g', 'opt_state_g'),

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddgan_jax import compiling, sharding
+from ddgan_jax.platform import compiling, sharding
 
 
 class ToyStep:
@@ -79,12 +79,12 @@ def test_a_background_failure_is_raised_by_the_call():
 
 _MANY_STEPS = r'''
 import sys
-from ddgan_jax import runtime
+from ddgan_jax.platform import runtime
 runtime.setup(cpu_devices=2)  # 2 CPU devices, the compilation cache off
 import jax
 sys.path.insert(0, sys.argv[1])
 from test_compiling import ToyStep, _args
-from ddgan_jax import sharding
+from ddgan_jax.platform import sharding
 mesh = sharding.make_mesh()
 step = sharding.jit_train_step(ToyStep(), mesh)
 state, images, key = _args(mesh)

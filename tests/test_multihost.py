@@ -1,5 +1,5 @@
 """Multi-process training on localhost: 2 processes x 2 CPU devices (jax.distributed, gloo),
-started by `python -m ddgan_jax.launch`, stopped and resumed, against 1 process x 4 devices.
+started by `python -m ddgan_jax.platform.launch`, stopped and resumed, against 1 process x 4 devices.
 
 The data is the offline Fashion-MNIST builder prepared from a tiny manual dir into a fresh
 data_dir, so the same run shows that process 0 prepares it while process 1 waits.
@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from ddgan_jax import checkpointing, input_pipeline, launch, networks, sharding, train_lib
+from ddgan_jax import checkpointing, input_pipeline, networks, train_lib
+from ddgan_jax.platform import launch, sharding
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -64,7 +65,7 @@ def _flags(config, workdir, num_steps):
 def _launch(args):
   env = dict(os.environ)
   env.pop('XLA_FLAGS', None)
-  return subprocess.run([sys.executable, '-m', 'ddgan_jax.launch', '--num_processes=2', '--'] + args,
+  return subprocess.run([sys.executable, '-m', 'ddgan_jax.platform.launch', '--num_processes=2', '--'] + args,
                         cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
 
 

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from ddgan_jax import checkpointing, networks, preemption, sharding, train_lib
+from ddgan_jax import checkpointing, networks, preemption, train_lib
+from ddgan_jax.platform import sharding
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGS = ['--config=configs/tiny.py', '--cpu_devices=2', '--config.train.num_steps=6',

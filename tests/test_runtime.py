@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from ddgan_jax import runtime
+from ddgan_jax.platform import runtime
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -14,7 +14,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # compilation-cache events.
 PROBE = """
 import collections, json, sys, time
-from ddgan_jax import runtime
+from ddgan_jax.platform import runtime
 runtime.setup(cpu_devices=0, compilation_cache=sys.argv[1])
 import jax
 events = collections.Counter()

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from configs import tiny, tiny_inpaint
-from ddgan_jax import checkpointing, networks, sharding, train_lib
+from ddgan_jax import checkpointing, networks, train_lib
+from ddgan_jax.platform import sharding
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = 16

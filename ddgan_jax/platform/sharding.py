@@ -9,7 +9,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from ddgan_jax import compiling
+from ddgan_jax.platform import compiling
 
 DATA_AXIS = 'data'
 

@@ -3,7 +3,7 @@
 `initialize` is called by the CLIs before any JAX computation:
 
 * explicit: coordinator address, process count and process id (a cluster JAX does not detect,
-  or several processes on one machine, as `python -m ddgan_jax.launch` starts them);
+  or several processes on one machine, as `python -m ddgan_jax.platform.launch` starts them);
 * auto: `jax.distributed.initialize()` with everything detected (Cloud TPU, SLURM, Open MPI,
   Kubernetes);
 * neither: a single process, nothing to do.

@@ -1,7 +1,7 @@
 """Starts N local processes of a multi-process (multi-host) run, e.g. to try or test one on a
 single machine:
 
-  python -m ddgan_jax.launch --num_processes=2 -- train.py --config=configs/tiny.py \\
+  python -m ddgan_jax.platform.launch --num_processes=2 -- train.py --config=configs/tiny.py \\
       --workdir=runs/mp --cpu_devices=2
 
 Each process gets `--coordinator_address=127.0.0.1:<free port> --num_processes=N
