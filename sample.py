@@ -210,7 +210,8 @@ def inpaint_main() -> None:
   batch = min(_BATCH.value, len(jobs))
   _quiet(batch_size=batch)
   import jax  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import checkpointing, inpaint, networks  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import inpaint, networks  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.checkpoints import checkpointing  # pylint: disable=g-import-not-at-top
   from ddgan_jax.platform import sharding  # pylint: disable=g-import-not-at-top
 
   # The model's facts from the checkpoint's config, then its weights.

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ddgan_jax import batch_inpaint, checkpointing, heldout_masks, hires, mask_io, masks, networks
+from ddgan_jax import batch_inpaint, heldout_masks, hires, mask_io, masks, networks
+from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax import inpaint as inpaint_lib
 
 PAINTED = 'painted (brush)'

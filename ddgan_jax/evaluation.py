@@ -41,7 +41,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddgan_jax import checkpointing, heldout_masks
+from ddgan_jax import heldout_masks
+from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax import inpaint as inpaint_lib
 from ddgan_jax import masks as masks_lib
 from ddgan_jax import perceptual

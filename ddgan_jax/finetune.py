@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddgan_jax import checkpointing
+from ddgan_jax.checkpoints import checkpointing
 
 
 def _by_path(tree: Any) -> dict[str, Any]:

@@ -30,7 +30,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddgan_jax import checkpointing, diffusion, losses, networks, visualize
+from ddgan_jax import diffusion, losses, networks, visualize
+from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.platform import compiling
 from ddgan_jax.networks import Networks
 

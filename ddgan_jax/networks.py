@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from ddgan_jax import checkpointing, diffusion, models, validation
+from ddgan_jax import diffusion, models, validation
+from ddgan_jax.checkpoints import checkpointing
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

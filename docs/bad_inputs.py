@@ -172,7 +172,8 @@ class Context:
 
   def __init__(self, root: str):
     from configs import tiny, tiny_inpaint  # pylint: disable=g-import-not-at-top
-    from ddgan_jax import checkpointing, networks  # pylint: disable=g-import-not-at-top
+    from ddgan_jax import networks  # pylint: disable=g-import-not-at-top
+    from ddgan_jax.checkpoints import checkpointing  # pylint: disable=g-import-not-at-top
     self.root = pathlib.Path(root)
     r = self.root
     zeros = lambda nets: jax.tree.map(lambda s: np.zeros(s.shape, s.dtype),

@@ -5,7 +5,7 @@ import logging
 import jax
 import jax.numpy as jnp
 
-from ddgan_jax import checkpointing
+from ddgan_jax.checkpoints import checkpointing
 
 
 def test_partial_restore_of_a_training_checkpoint_does_not_warn(tmp_path, caplog, tiny_config):

@@ -8,7 +8,8 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from configs import tiny_inpaint
-from ddgan_jax import checkpointing, evaluation, masks, networks
+from ddgan_jax import evaluation, masks, networks
+from ddgan_jax.checkpoints import checkpointing
 
 
 def _images(seed, shape=(3, 24, 20, 3)):

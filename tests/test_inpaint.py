@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from configs import tiny, tiny_inpaint
-from ddgan_jax import checkpointing, inpaint, masks, networks
+from ddgan_jax import inpaint, masks, networks
+from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.platform import sharding
 
 SIZE, CHANNELS, BATCH = 16, 3, 4

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from ddgan_jax import checkpointing, input_pipeline, networks, train_lib
+from ddgan_jax import input_pipeline, networks, train_lib
+from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.platform import launch, sharding
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -168,7 +168,7 @@ def test_unit_ops(cases):
 
 def test_convert_cli_writes_inference_checkpoint(cases, tmp_path):
   """The CLI on the tiny official generator (configs/tiny.py is the same architecture)."""
-  from ddgan_jax import checkpointing  # pylint: disable=import-outside-toplevel
+  from ddgan_jax.checkpoints import checkpointing  # pylint: disable=import-outside-toplevel
   name, meta, a = cases[0]
   ckpt = tmp_path / 'netG_tiny.npz'
   np.savez(ckpt, **{'module.' + k[2:]: v for k, v in a.items() if k.startswith('G/')})

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from ddgan_jax import checkpointing, networks, preemption, train_lib
+from ddgan_jax import networks, preemption, train_lib
+from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.platform import sharding
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from configs import tiny, tiny_inpaint
-from ddgan_jax import checkpointing, networks, train_lib
+from ddgan_jax import networks, train_lib
+from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.platform import sharding
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from ddgan_jax import checkpointing, networks, train_lib
+from ddgan_jax import networks, train_lib
+from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.platform import compiling, sharding
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
