@@ -72,7 +72,7 @@ def get_config() -> ml_collections.ConfigDict:
   optim.r1_gamma = 0.02
   optim.lazy_reg = 15         # R1 every lazy_reg steps (0: every step).
   optim.ema_decay = 0.9999
-  # Differentiable augmentation of D's inputs (ddgan_jax/augment.py, DiffAugment): a comma-
+  # Differentiable augmentation of D's inputs (ddgan_jax/core/augment.py, DiffAugment): a comma-
   # separated subset of translation, cutout; '' = the official D input.
   optim.d_augment = ''
   # G's learning rate is 0 for the first g_frozen_steps steps: D alone learns against the
@@ -113,7 +113,7 @@ def get_config() -> ml_collections.ConfigDict:
   inpaint.enabled = False     # Mask-conditional training (SPEC section 4).
   inpaint.p_uncond = 0.1      # Share of all-ones masks (keeps unconditional sampling).
   # What the condition holds in the hole: 'zeros' ((1 - m) x0, SPEC section 4) or 'smooth'
-  # (a pull-push + Laplace fill of the known pixels, ddgan_jax/fill.py).
+  # (a pull-push + Laplace fill of the known pixels, ddgan_jax/core/fill.py).
   inpaint.cond_fill = 'zeros'
   # Auxiliary generator terms on the composited x0 prediction (0 = the pure DDGAN objective):
   inpaint.rec_weight = 0.0         # L1 inside the hole.

@@ -3,7 +3,7 @@
 The networks, T = 2, batch 16 and the constant 3e-4 of the earlier demo config, plus what made
 the conditional model learn fast (docs/inpainting_recipe.md has the measured table):
 * inpaint.cond_fill='smooth': the condition's hole holds a pull-push + Laplace fill of the known
-  pixels (ddgan_jax/fill.py) instead of zeros, so every missing pixel carries an estimate from
+  pixels (ddgan_jax/core/fill.py) instead of zeros, so every missing pixel carries an estimate from
   step 0;
 * inpaint.rec_weight=1: an L1 term on the composited x0 prediction inside the hole, next to
   the adversarial term (unconditional samples get the adversarial term alone);

@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from ddgan_jax import diffusion, models, validation
+from ddgan_jax import models, validation
+from ddgan_jax.core import diffusion
 from ddgan_jax.checkpoints import checkpointing
 
 

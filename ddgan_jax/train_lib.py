@@ -22,7 +22,8 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from ddgan_jax import augment, d_health, losses, nonfinite, preemption, validation, visualize
+from ddgan_jax import d_health, nonfinite, preemption, validation, visualize
+from ddgan_jax.core import augment, losses
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.platform import compiling, distributed, sharding
 from ddgan_jax.metric_writers import MetricWriter

@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ddgan_jax import augment, masks
+from ddgan_jax import masks
+from ddgan_jax.core import augment
 
 # data.dataset names (ddgan_jax/datasets/sources.py: DATASETS, which imports TensorFlow; a
 # test keeps the two lists equal).

@@ -39,7 +39,7 @@ def _training_masks(config, key, batch, size):
 def stats() -> None:
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import diffusion, losses  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.core import diffusion, losses  # pylint: disable=g-import-not-at-top
   nets, params, config, evaluation = _load()
   x0 = jnp.asarray(evaluation.load_images(config.data, 'test', 256))
   m = _training_masks(config, jax.random.PRNGKey(1), 256, nets.image_size)
@@ -67,7 +67,7 @@ def d_only() -> None:
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import optax  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import losses  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.core import losses  # pylint: disable=g-import-not-at-top
   nets, params_g, config, evaluation = _load()
   data = jnp.asarray(evaluation.load_images(config.data, 'train', 4096))
   batch, size, last = 16, nets.image_size, nets.num_timesteps - 1

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddgan_jax import diffusion, losses
+from ddgan_jax.core import diffusion, losses
 
 B, S, C, T = 8, 4, 1, 2
 W_X, W_XC = 0.7, -0.4  # the toy D: logits = W_X mean(x) + W_XC mean(x_tp1) + 0.1 t

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddgan_jax import diffusion
+from ddgan_jax.core import diffusion
 
 RTOL = 1e-6
 

@@ -1,10 +1,11 @@
-"""The smooth hole fill of the inpainting condition (ddgan_jax/fill.py) against float64 numpy."""
+"""The smooth hole fill of the inpainting condition (ddgan_jax/core/fill.py) against float64 numpy."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddgan_jax import fill, masks
+from ddgan_jax import masks
+from ddgan_jax.core import fill
 
 
 def _harmonic_reference(image: np.ndarray, hole: np.ndarray) -> np.ndarray:

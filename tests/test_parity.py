@@ -187,7 +187,7 @@ def test_convert_cli_writes_inference_checkpoint(cases, tmp_path):
 
 def test_sampler_with_converted_generator_matches_official(cases):
   """train_ddgan.sample_from_model with the tiny official G, fed the recorded draws."""
-  from ddgan_jax import diffusion  # pylint: disable=import-outside-toplevel
+  from ddgan_jax.core import diffusion  # pylint: disable=import-outside-toplevel
   for name, meta, a in cases:
     if 'out/sample' not in a:
       continue

@@ -13,7 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddgan_jax import convert, diffusion, losses
+from ddgan_jax import convert
+from ddgan_jax.core import diffusion, losses
 
 REL_TOL = 1e-4
 

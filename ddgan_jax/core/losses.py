@@ -33,8 +33,8 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ddgan_jax import augment as augment_lib
-from ddgan_jax import diffusion, fill
+from ddgan_jax.core import augment as augment_lib
+from ddgan_jax.core import diffusion, fill
 
 # apply_g(params_g, x_tp1, t, z, cond) -> x0_pred; apply_d(params_d, x, t, x_tp1, cond) -> logits [B].
 GeneratorApply = Callable[..., jax.Array]
