@@ -53,7 +53,7 @@ def fail(message: str) -> None:
 
 
 def _families(masks) -> list[str]:
-  from ddgan_jax import heldout_masks  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.data import heldout_masks  # pylint: disable=g-import-not-at-top
   names = []
   for name in _FAMILIES.value or masks.EVAL_FAMILIES:
     names += list(heldout_masks.HELDOUT_FAMILIES) if name == 'heldout' else [name]
@@ -70,7 +70,8 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   runtime.setup(cpu_devices=_CPU_DEVICES.value, compilation_cache=_COMPILATION_CACHE.value,
                 batch_size=_BATCH.value)
-  from ddgan_jax import evaluation, masks  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import evaluation  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.data import masks  # pylint: disable=g-import-not-at-top
 
   overrides = dict(dataset='folder', folder=_FOLDER.value) if _FOLDER.value else None
   try:

@@ -138,7 +138,8 @@ def sample_main() -> None:
   _quiet(batch_size=_NUM.value)
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import networks, visualize  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import networks  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.data import visualize  # pylint: disable=g-import-not-at-top
   from ddgan_jax.platform import sharding  # pylint: disable=g-import-not-at-top
 
   source = _WORKDIR.value or _CHECKPOINT.value

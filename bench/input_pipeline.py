@@ -33,7 +33,7 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
 from configs import default  # noqa: E402
-from ddgan_jax import input_pipeline  # noqa: E402
+from ddgan_jax.data import input_pipeline  # noqa: E402
 
 ALL_CASES = ('fashion_mnist@32', 'imagenet2012_mock@64', 'imagenet2012_mock@256',
              'imagenet2012_photo@64', 'imagenet2012_photo@256')

@@ -18,7 +18,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from ddgan_jax import masks  # noqa: E402
+from ddgan_jax.data import masks  # noqa: E402
 
 
 def _parse_mixture(text: str) -> tuple[tuple[str, float], ...]:

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ddgan_jax import batch_inpaint, heldout_masks, hires, mask_io, masks, networks
+from ddgan_jax import batch_inpaint, hires, mask_io, networks
+from ddgan_jax.data import heldout_masks, masks
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax import inpaint as inpaint_lib
 
@@ -223,7 +224,8 @@ def _editor_layers(value: Any) -> Any:
 
 def example_images(model: Inpainter, count: int = 4) -> list[str]:
   """A few test images of the model's dataset as enlarged PNGs (none if it is not available)."""
-  from ddgan_jax import evaluation, visualize  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import evaluation  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.data import visualize  # pylint: disable=g-import-not-at-top
   try:
     data_cfg = model.config.data.copy_and_resolve_references()
     images = evaluation.load_images(data_cfg, data_cfg.get('eval_split', 'test'), count)

@@ -41,14 +41,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddgan_jax import heldout_masks
+from ddgan_jax.data import heldout_masks
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax import inpaint as inpaint_lib
-from ddgan_jax import masks as masks_lib
+from ddgan_jax.data import masks as masks_lib
 from ddgan_jax import perceptual
 from ddgan_jax import realism
 from ddgan_jax.platform import sharding
-from ddgan_jax import visualize
+from ddgan_jax.data import visualize
 
 LPIPS_MIN_SIZE = perceptual.LPIPS_MIN_SIZE
 SSIM_SIGMA, SSIM_TRUNCATE, SSIM_K1, SSIM_K2 = 1.5, 3.5, 0.01, 0.03
@@ -195,7 +195,7 @@ def load_images(data_cfg: Any, split: str, num_images: int, batch_size: int = 32
                 uint8: bool = False) -> np.ndarray:
   """The first `num_images` examples of `split`: float32 [N, H, W, C] in [-1, 1], or uint8
   (converted batch by batch: a quarter of the memory for a large reference set)."""
-  from ddgan_jax import input_pipeline  # pylint: disable=g-import-not-at-top  (imports TF)
+  from ddgan_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top  (imports TF)
   chunks = []
   for batch in input_pipeline.create_eval_dataset(
       data_cfg, batch_size=batch_size, split=split, num_examples=num_images,

@@ -22,7 +22,8 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from ddgan_jax import d_health, nonfinite, preemption, validation, visualize
+from ddgan_jax import d_health, nonfinite, preemption, validation
+from ddgan_jax.data import visualize
 from ddgan_jax.core import augment, losses
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.platform import compiling, distributed, sharding
@@ -69,7 +70,7 @@ def _frozen_until(steps: int, schedule: Callable[[Any], Any], count: Any) -> Any
 def run_length(config: ml_collections.ConfigDict, batch_size: int) -> tuple[int, int]:
   """(steps per epoch, total steps) of a training run: epochs of the train split (or of
   `data.num_train_examples`), and `train.num_steps`, or else `train.num_epochs` epochs."""
-  from ddgan_jax import input_pipeline  # pylint: disable=g-import-not-at-top  (imports TF)
+  from ddgan_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top  (imports TF)
   steps_per_epoch = max(1, input_pipeline.steps_per_epoch(config.data, batch_size))
   total_steps = (int(config.train.num_steps) if config.train.num_steps > 0
                  else int(config.train.num_epochs) * steps_per_epoch)
@@ -145,7 +146,7 @@ def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.Conf
   d_augment = augment.make_augment(augment.parse_policy(str(optim.get('d_augment', ''))))
   mask_sampler = None
   if nets.inpaint:
-    from ddgan_jax import masks  # pylint: disable=g-import-not-at-top
+    from ddgan_jax.data import masks  # pylint: disable=g-import-not-at-top
     mixture = dict(config.inpaint.mask_mixture)
     masks.validate_train_mixture(mixture)
     p_uncond = float(config.inpaint.p_uncond)
@@ -270,7 +271,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     mesh: device mesh (default: a `data` axis over all devices).
     stop_at_step: stop early at this step, with a checkpoint, as an interrupted run would.
   """
-  from ddgan_jax import input_pipeline  # pylint: disable=g-import-not-at-top  (imports TF)
+  from ddgan_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top  (imports TF)
 
   validation.check_config(config)  # Before anything is written into the workdir.
   workdir = os.path.abspath(workdir)

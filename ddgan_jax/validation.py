@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ddgan_jax import masks
+from ddgan_jax.data import masks
 from ddgan_jax.core import augment
 
-# data.dataset names (ddgan_jax/datasets/sources.py: DATASETS, which imports TensorFlow; a
+# data.dataset names (ddgan_jax/data/datasets/sources.py: DATASETS, which imports TensorFlow; a
 # test keeps the two lists equal).
 DATASET_NAMES = ('fashion_mnist', 'mnist', 'imagenet2012', 'imagenet_resized/64x64',
                  'downsampled_imagenet/64x64', 'cifar10', 'celeb_a_hq/256',

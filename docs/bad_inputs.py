@@ -246,7 +246,7 @@ def _with_nan() -> np.ndarray:
 
 
 def _mnist(ctx: Context) -> Outcome:
-  from ddgan_jax import input_pipeline  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
   from configs import fashion_mnist  # pylint: disable=g-import-not-at-top
   config = fashion_mnist.get_config().data
   config.dataset, config.data_dir = 'mnist', ctx.p('tfds')
@@ -309,7 +309,8 @@ def _case(name, boundary, what, run, expect, out=True, unchanged=None) -> Case:
 
 
 def _cases() -> list[Case]:
-  from ddgan_jax import convert, export, inpaint, masks  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import convert, export, inpaint  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.data import masks  # pylint: disable=g-import-not-at-top
   zeros = lambda *s, dtype=np.float32: np.zeros(s, dtype)
   t = lambda name, *o, **kw: _train(name, *o, **kw)
   return [

@@ -31,7 +31,7 @@ def _load():
 
 
 def _training_masks(config, key, batch, size):
-  from ddgan_jax import masks  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.data import masks  # pylint: disable=g-import-not-at-top
   return masks.sample_training_masks(key, batch, size, dict(config.inpaint.mask_mixture),
                                      float(config.inpaint.p_uncond))
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from ddgan_jax import convert, validation
-from ddgan_jax.datasets import numpy_pickle
+from ddgan_jax.data.datasets import numpy_pickle
 
 _SPEC = importlib.util.spec_from_file_location(
     'bad_inputs', os.path.join(os.path.dirname(__file__), '..', 'docs', 'bad_inputs.py'))
@@ -56,7 +56,7 @@ def test_readme_table_lists_every_case():
 
 
 def test_dataset_names_match_the_sources():
-  from ddgan_jax.datasets import sources  # pylint: disable=g-import-not-at-top  (TensorFlow)
+  from ddgan_jax.data.datasets import sources  # pylint: disable=g-import-not-at-top  (TensorFlow)
   assert set(validation.DATASET_NAMES) == set(sources.DATASETS)
 
 

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddgan_jax import masks
+from ddgan_jax.data import masks
 from ddgan_jax.core import fill
 
 

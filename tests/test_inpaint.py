@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from configs import tiny, tiny_inpaint
-from ddgan_jax import inpaint, masks, networks
+from ddgan_jax import inpaint, networks
+from ddgan_jax.data import masks
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.platform import sharding
 
@@ -285,7 +286,8 @@ def test_trained_conditional_model_fills_holes_better_than_mean_colour(tmp_path)
   The model's estimate is the mean of 8 samples (the MSE-optimal use of a sampler: a single
   sample's MSE carries the sampling variance on top).
   """
-  from ddgan_jax import input_pipeline, train_lib  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import train_lib  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
   from ddgan_jax.platform import sharding  # pylint: disable=g-import-not-at-top
   write_stripes(tmp_path / 'data' / 'train', 2000, seed=0)
   write_stripes(tmp_path / 'data' / 'validation', 64, seed=1)

@@ -17,9 +17,9 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from configs import default
-from ddgan_jax import input_pipeline
-from ddgan_jax.datasets import offline_mnist
-from ddgan_jax.datasets import sources
+from ddgan_jax.data import input_pipeline
+from ddgan_jax.data.datasets import offline_mnist
+from ddgan_jax.data.datasets import sources
 
 MOCKED_DATASETS = ('imagenet2012', 'imagenet_resized/64x64', 'downsampled_imagenet/64x64',
                    'cifar10', 'celeb_a_hq/256', 'lsun/church_outdoor')

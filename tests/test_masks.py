@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddgan_jax import masks as M
+from ddgan_jax.data import masks as M
 
 # One jitted entry point per function so repeated static arguments hit the cache.
 _train_jit = jax.jit(M.sample_training_masks, static_argnums=(1, 2, 3))

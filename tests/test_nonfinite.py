@@ -14,7 +14,8 @@ import optax
 import pytest
 
 from configs import tiny
-from ddgan_jax import input_pipeline, networks, nonfinite, train_lib, validation
+from ddgan_jax import networks, nonfinite, train_lib, validation
+from ddgan_jax.data import input_pipeline
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.platform import sharding
 

@@ -29,9 +29,9 @@ def hide_accelerators_from_tf() -> None:
 hide_accelerators_from_tf()
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from ddgan_jax.datasets.offline_mnist import FashionMnistOffline  # noqa: E402
-from ddgan_jax.datasets.offline_mnist import MnistOffline  # noqa: E402
-from ddgan_jax.datasets.offline_mnist import OfflineDataNotFoundError  # noqa: E402
+from ddgan_jax.data.datasets.offline_mnist import FashionMnistOffline  # noqa: E402
+from ddgan_jax.data.datasets.offline_mnist import MnistOffline  # noqa: E402
+from ddgan_jax.data.datasets.offline_mnist import OfflineDataNotFoundError  # noqa: E402
 
 __all__ = ['FashionMnistOffline', 'MnistOffline', 'OfflineDataNotFoundError',
            'hide_accelerators_from_tf']

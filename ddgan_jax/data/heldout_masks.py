@@ -17,7 +17,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from ddgan_jax import masks
+from ddgan_jax.data import masks
 
 Array = jax.Array
 HELDOUT_FAMILIES: tuple[str, ...] = ('columns', 'grid', 'checker', 'ellipses', 'ring', 'corner')

@@ -34,8 +34,8 @@ os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-from ddgan_jax import datasets
-from ddgan_jax.datasets import sources
+from ddgan_jax.data import datasets
+from ddgan_jax.data.datasets import sources
 
 datasets.hide_accelerators_from_tf()
 

@@ -17,8 +17,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from ddgan_jax.datasets import offline_mnist
-from ddgan_jax.datasets import synthetic
+from ddgan_jax.data.datasets import offline_mnist
+from ddgan_jax.data.datasets import synthetic
 
 # Config dataset name -> tfds builder name.
 TFDS_DATASETS = {

@@ -31,7 +31,7 @@ import zlib
 import numpy as np
 import tensorflow_datasets as tfds
 
-from ddgan_jax.datasets import numpy_pickle
+from ddgan_jax.data.datasets import numpy_pickle
 
 FASHION_MNIST_DEFAULT_DIR = '/usr/share/datasets/fashion-mnist'
 FASHION_MNIST_ENV = 'DDGAN_FASHION_MNIST_DIR'
