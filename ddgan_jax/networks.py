@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from ddgan_jax import models, validation
+from ddgan_jax import config_checks, models
 from ddgan_jax.core import diffusion
 from ddgan_jax.checkpoints import checkpointing
 
@@ -95,9 +95,9 @@ class Networks:
 def build_networks(config: ml_collections.ConfigDict) -> Networks:
   """Builds the networks and schedule of `config` (sections data, model, diffusion, inpaint).
 
-  Raises validation.ConfigError (one line) for a config that cannot work.
+  Raises config_checks.ConfigError (one line) for a config that cannot work.
   """
-  validation.check_config(config)
+  config_checks.check_config(config)
   inpaint = bool(config.inpaint.enabled)
   channels = int(config.data.num_channels)
   cond_channels = channels + 1 if inpaint else 0

@@ -32,10 +32,10 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from ddgan_jax import validation
+from ddgan_jax import config_checks
 from ddgan_jax.platform import sharding
 
-MODES = validation.NONFINITE_MODES
+MODES = config_checks.NONFINITE_MODES
 _STATE_QUANTITIES = (('grad_d', 'opt_state_d'), ('grad_g', 'opt_state_g'),
                      ('params_d', 'params_d'), ('params_g', 'params_g'), ('ema_g', 'ema_g'))
 
@@ -108,7 +108,7 @@ class Guard:
 
   def __init__(self, train_step, mesh: jax.sharding.Mesh,
                train_cfg: ml_collections.ConfigDict, *, both_variants: bool = True):
-    self.mode, self.max_in_a_row = validation.check_nonfinite(train_cfg)
+    self.mode, self.max_in_a_row = config_checks.check_nonfinite(train_cfg)
     self.error: NonFiniteError | None = None
     self._both = both_variants  # whether steps with and without R1 both come
     if self.mode == 'off':

@@ -22,7 +22,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from ddgan_jax import d_health, nonfinite, preemption, validation
+from ddgan_jax import config_checks, d_health, nonfinite, preemption
 from ddgan_jax.data import visualize
 from ddgan_jax.core import augment, losses
 from ddgan_jax.checkpoints import checkpointing
@@ -273,7 +273,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   """
   from ddgan_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top  (imports TF)
 
-  validation.check_config(config)  # Before anything is written into the workdir.
+  config_checks.check_config(config)  # Before anything is written into the workdir.
   workdir = os.path.abspath(workdir)
   mesh = mesh or sharding.make_mesh()
   batch_size = int(config.train.batch_size)

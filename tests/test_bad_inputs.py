@@ -14,7 +14,7 @@ import types
 import numpy as np
 import pytest
 
-from ddgan_jax import convert, validation
+from ddgan_jax import config_checks, convert
 from ddgan_jax.data.datasets import numpy_pickle
 
 _SPEC = importlib.util.spec_from_file_location(
@@ -57,7 +57,7 @@ def test_readme_table_lists_every_case():
 
 def test_dataset_names_match_the_sources():
   from ddgan_jax.data.datasets import sources  # pylint: disable=g-import-not-at-top  (TensorFlow)
-  assert set(validation.DATASET_NAMES) == set(sources.DATASETS)
+  assert set(config_checks.DATASET_NAMES) == set(sources.DATASETS)
 
 
 def test_every_shipped_config_passes():
@@ -65,7 +65,7 @@ def test_every_shipped_config_passes():
   for path in glob.glob(os.path.join(bad_inputs.REPO, 'configs', '*.py')):
     name = os.path.basename(path)[:-3]
     if name != '__init__':
-      validation.check_config(importlib.import_module(f'configs.{name}').get_config())
+      config_checks.check_config(importlib.import_module(f'configs.{name}').get_config())
 
 
 def test_numpy_pickle_reads_arrays_and_refuses_code(tmp_path):

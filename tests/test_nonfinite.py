@@ -14,7 +14,7 @@ import optax
 import pytest
 
 from configs import tiny
-from ddgan_jax import networks, nonfinite, train_lib, validation
+from ddgan_jax import config_checks, networks, nonfinite, train_lib
 from ddgan_jax.data import input_pipeline
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.platform import sharding
@@ -80,13 +80,13 @@ def test_guard_stop_skip_and_absurd_learning_rate():
   assert all(np.isfinite(s.params_d['w']).all() for s in states)
   assert ('Non-finite d_loss at step 3 after 2 non-finite steps in a row '
           '(train.max_nonfinite_in_a_row=2)') in str(error)
-  with pytest.raises(validation.ConfigError,
+  with pytest.raises(config_checks.ConfigError,
                      match="unknown train.on_nonfinite='never'; expected one of: stop, skip, off"):
     _run_toy('never', [1.0])
   config = tiny.get_config()  # train.py checks the whole config before it writes anything
   config.train.max_nonfinite_in_a_row = -1
-  with pytest.raises(validation.ConfigError, match='train.max_nonfinite_in_a_row=-1 is out of range'):
-    validation.check_config(config)
+  with pytest.raises(config_checks.ConfigError, match='train.max_nonfinite_in_a_row=-1 is out of range'):
+    config_checks.check_config(config)
 
 
 def _config(mode):
