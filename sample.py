@@ -16,7 +16,7 @@ the browser and see the fills (ddgan_jax/app.py):
 
   python sample.py serve --workdir=DIR [--host=127.0.0.1 --port=7860]
 
---checkpoint accepts a checkpoint directory (e.g. one written by `ddgan_jax.convert`) or one step
+--checkpoint accepts a checkpoint directory (e.g. one written by `ddgan_jax.models.convert`) or one step
 directory inside it; --workdir is a training directory.
 
 Inpainting inputs (ddgan_jax/batch_inpaint.py, hires.py, mask_io.py):
@@ -138,7 +138,7 @@ def sample_main() -> None:
   _quiet(batch_size=_NUM.value)
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import networks  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
   from ddgan_jax.data import visualize  # pylint: disable=g-import-not-at-top
   from ddgan_jax.platform import sharding  # pylint: disable=g-import-not-at-top
 
@@ -211,7 +211,8 @@ def inpaint_main() -> None:
   batch = min(_BATCH.value, len(jobs))
   _quiet(batch_size=batch)
   import jax  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import inpaint, networks  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import inpaint  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
   from ddgan_jax.checkpoints import checkpointing  # pylint: disable=g-import-not-at-top
   from ddgan_jax.platform import sharding  # pylint: disable=g-import-not-at-top
 

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ddgan_jax import batch_inpaint, hires, mask_io, networks
+from ddgan_jax import batch_inpaint, hires, mask_io
+from ddgan_jax.models import networks
 from ddgan_jax.data import heldout_masks, masks
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax import inpaint as inpaint_lib

@@ -45,7 +45,7 @@ from ddgan_jax.data import heldout_masks
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax import inpaint as inpaint_lib
 from ddgan_jax.data import masks as masks_lib
-from ddgan_jax import perceptual
+from ddgan_jax.models import perceptual
 from ddgan_jax import realism
 from ddgan_jax.platform import sharding
 from ddgan_jax.data import visualize
@@ -261,7 +261,7 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
     (lpips, psnr, ssim, diversity) None in the `unconditional` rows.
   """
   from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import networks  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
 
   for family in families:
     if family not in ALL_FAMILIES:

@@ -35,7 +35,8 @@ FUNCTION_FILE, PARAMS_FILE, META_FILE = 'inpaint.jax_export', 'params.npz', 'inp
 def export(source: str, output_dir: str, *, batch_size: int = 1, mode: str | None = None,
            step: int | None = None, platforms: Sequence[str] = ('cpu',)) -> str:
   """Writes the artefact (see the module doc); returns `output_dir`. Refuses to overwrite."""
-  from ddgan_jax import inpaint, networks  # pylint: disable=import-outside-toplevel
+  from ddgan_jax import inpaint  # pylint: disable=import-outside-toplevel
+  from ddgan_jax.models import networks  # pylint: disable=import-outside-toplevel
   if batch_size < 1:
     raise ValueError(f'batch_size must be positive, got {batch_size}.')
   output_dir = os.path.abspath(output_dir)

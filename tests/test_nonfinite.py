@@ -14,7 +14,8 @@ import optax
 import pytest
 
 from configs import tiny
-from ddgan_jax import config_checks, networks, nonfinite, train_lib
+from ddgan_jax import config_checks, nonfinite, train_lib
+from ddgan_jax.models import networks
 from ddgan_jax.data import input_pipeline
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.platform import sharding

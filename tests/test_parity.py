@@ -1,6 +1,6 @@
 """Numerical parity with the official PyTorch networks (reference/parity_*.npz, NCHW).
 
-The official weights are converted with ddgan_jax.convert, the same inputs are fed, and the
+The official weights are converted with ddgan_jax.models.convert, the same inputs are fed, and the
 outputs, intermediate activations, R1 gradient and unit ops must agree to 1e-4 (max abs).
 """
 import json
@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddgan_jax import convert
+from ddgan_jax.models import convert
 from ddgan_jax.models import discriminator as disc_lib
 from ddgan_jax.models import layers
 

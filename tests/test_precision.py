@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from ddgan_jax import networks, train_lib
+from ddgan_jax import train_lib
+from ddgan_jax.models import networks
 from ddgan_jax.platform import sharding
 
 # bfloat16 keeps 8 bits of mantissa (relative rounding ~4e-3): after a whole step the losses

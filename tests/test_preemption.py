@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from ddgan_jax import networks, preemption, train_lib
+from ddgan_jax import preemption, train_lib
+from ddgan_jax.models import networks
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.platform import sharding
 

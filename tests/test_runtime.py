@@ -20,7 +20,7 @@ import jax
 events = collections.Counter()
 jax.monitoring.register_event_listener(lambda name, **kw: events.update([name]))
 from configs import tiny
-from ddgan_jax import networks
+from ddgan_jax.models import networks
 nets = networks.build_networks(tiny.get_config())
 t0 = time.perf_counter()
 params = jax.jit(nets.init_generator)(jax.random.PRNGKey(0))

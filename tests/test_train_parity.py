@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddgan_jax import convert
+from ddgan_jax.models import convert
 from ddgan_jax.core import diffusion, losses
 
 REL_TOL = 1e-4

@@ -12,7 +12,7 @@ filled with the right shape and that every official key was consumed.
 
 CLI (writes an inference checkpoint: EMA generator + config):
 
-  python -m ddgan_jax.convert --config=configs/cifar10.py --checkpoint=netG_1200.pth \
+  python -m ddgan_jax.models.convert --config=configs/cifar10.py --checkpoint=netG_1200.pth \
       --output_dir=DIR
 """
 from __future__ import annotations
