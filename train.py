@@ -35,7 +35,7 @@ def main(argv):
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save step at INFO.
-  from ddgan_jax import nonfinite  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.train import nonfinite  # pylint: disable=g-import-not-at-top
   from ddgan_jax.platform import distributed  # pylint: disable=g-import-not-at-top
   try:
     config = _CONFIG.value  # a config file that fails to load raises here
@@ -45,7 +45,7 @@ def main(argv):
     distributed.initialize(coordinator_address=_COORDINATOR.value,
                            num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value,
                            auto=_DISTRIBUTED.value)
-    from ddgan_jax import train_lib  # pylint: disable=g-import-not-at-top
+    from ddgan_jax.train import train_lib  # pylint: disable=g-import-not-at-top
     train_lib.train_and_evaluate(config, _WORKDIR.value)
   except (ValueError, OSError, nonfinite.NonFiniteError) as e:
     # ConfigError, CheckpointError, SetupError, missing files, a non-finite stop: one line.

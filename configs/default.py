@@ -95,15 +95,15 @@ def get_config() -> ml_collections.ConfigDict:
   train.num_sample_images = 64
   train.max_time_minutes = -1.0  # > 0: stop (with a checkpoint) at the first log step after this long.
   # A checkpoint (ours or converted official) whose EMA generator starts a new run; new
-  # condition-channel weights start at zero, D starts fresh (ddgan_jax/finetune.py).
+  # condition-channel weights start at zero, D starts fresh (ddgan_jax/train/finetune.py).
   train.init_from = ''
   # A NaN/Inf in a loss, gradient or parameter is caught inside the jitted step and never
-  # applied (ddgan_jax/nonfinite.py): 'stop' ends the run with a message naming the step and
+  # applied (ddgan_jax/train/nonfinite.py): 'stop' ends the run with a message naming the step and
   # the quantity; 'skip' drops that update, counts it (nonfinite_skipped) and goes on, stopping
   # after max_nonfinite_in_a_row dropped steps in a row (0: never); 'off' checks nothing.
   train.on_nonfinite = 'stop'
   train.max_nonfinite_in_a_row = 10
-  # D's health (ddgan_jax/d_health.py): a log window whose mean real-minus-fake logit gap is
+  # D's health (ddgan_jax/train/d_health.py): a log window whose mean real-minus-fake logit gap is
   # below min_logit_gap, or whose R1 penalty is below min_r1, counts as D at chance; `windows`
   # such windows in a row print a warning (0: never).
   train.d_health = ml_collections.ConfigDict(dict(min_logit_gap=0.1, windows=3, min_r1=1e-5))

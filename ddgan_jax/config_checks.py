@@ -23,7 +23,7 @@ CROP_MODES = ('resize', 'center', 'random')
 COND_FILLS = ('zeros', 'smooth')  # losses.COND_FILLS
 SCHEDULES = ('cosine', 'constant')
 COMPUTE_DTYPES = ('float32', 'bfloat16')  # networks.Networks.compute_dtype
-NONFINITE_MODES = ('stop', 'skip', 'off')  # train.on_nonfinite (ddgan_jax/nonfinite.py)
+NONFINITE_MODES = ('stop', 'skip', 'off')  # train.on_nonfinite (ddgan_jax/train/nonfinite.py)
 # model.disc -> number of 2x downsamplings of its input (ddgan_jax/models/discriminator.py).
 DISC_DOWNSAMPLINGS = {'small': 3, 'large': 6}
 MAX_TIMESTEPS = 1000  # DDGAN uses 1-8; the schedule is only tested up to this.

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from configs import tiny_inpaint
-from ddgan_jax import train_lib
+from ddgan_jax.train import train_lib
 from ddgan_jax.models import networks
 from ddgan_jax.data import masks
 from ddgan_jax.core import losses

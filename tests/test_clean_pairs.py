@@ -101,7 +101,7 @@ def test_off_is_the_official_objective(setup):
 
 
 def test_health_counts_the_clean_gap():
-  from ddgan_jax import d_health
+  from ddgan_jax.train import d_health
   window = dict(d_real_logit=0.01, d_fake_logit=0.0, d_clean_real_logit=0.4,
                 d_clean_fake_logit=-0.3, d_acc_real=0.5, d_acc_fake=0.5, d_loss=1.38, r1=1e-5)
   scalars = dict(window, **d_health.health_scalars(window))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from ddgan_jax import finetune, train_lib
+from ddgan_jax.train import finetune, train_lib
 from ddgan_jax.models import networks
 from ddgan_jax.data import masks
 from ddgan_jax.core import losses

@@ -287,7 +287,7 @@ def test_trained_conditional_model_fills_holes_better_than_mean_colour(tmp_path)
   The model's estimate is the mean of 8 samples (the MSE-optimal use of a sampler: a single
   sample's MSE carries the sampling variance on top).
   """
-  from ddgan_jax import train_lib  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.train import train_lib  # pylint: disable=g-import-not-at-top
   from ddgan_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
   from ddgan_jax.platform import sharding  # pylint: disable=g-import-not-at-top
   write_stripes(tmp_path / 'data' / 'train', 2000, seed=0)

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from ddgan_jax import train_lib
+from ddgan_jax.train import train_lib
 from ddgan_jax.models import networks
 from ddgan_jax.data import input_pipeline
 from ddgan_jax.checkpoints import checkpointing

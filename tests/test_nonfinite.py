@@ -14,7 +14,8 @@ import optax
 import pytest
 
 from configs import tiny
-from ddgan_jax import config_checks, nonfinite, train_lib
+from ddgan_jax import config_checks
+from ddgan_jax.train import nonfinite, train_lib
 from ddgan_jax.models import networks
 from ddgan_jax.data import input_pipeline
 from ddgan_jax.checkpoints import checkpointing

@@ -2,7 +2,7 @@
 and a half-written checkpoint directory; every resume ends where an uninterrupted run ends.
 
 The signals are real ones, delivered by train.py to itself at exact points of the loop
-(DDGAN_JAX_FAULT, ddgan_jax/preemption.py). Every run is the same program on 2 CPU devices,
+(DDGAN_JAX_FAULT, ddgan_jax/train/preemption.py). Every run is the same program on 2 CPU devices,
 compiled once and shared through the persistent compilation cache.
 """
 import os
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from ddgan_jax import preemption, train_lib
+from ddgan_jax.train import preemption, train_lib
 from ddgan_jax.models import networks
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.platform import sharding

@@ -22,12 +22,13 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from ddgan_jax import config_checks, d_health, nonfinite, preemption
+from ddgan_jax import config_checks
+from ddgan_jax.train import d_health, nonfinite, preemption
 from ddgan_jax.data import visualize
 from ddgan_jax.core import augment, losses
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.platform import compiling, distributed, sharding
-from ddgan_jax.metric_writers import MetricWriter
+from ddgan_jax.train.metric_writers import MetricWriter
 from ddgan_jax.models.networks import Networks, build_networks, make_sampler
 
 
@@ -436,7 +437,7 @@ def _start_from_pretrained(state: TrainState, path: str, repl: jax.sharding.Shar
   """A fresh state whose generator (and its EMA) come from the checkpoint at `path`
   (`finetune.graft`), and D too when the checkpoint has one that fits; the optimizer states
   stay as initialised."""
-  from ddgan_jax import finetune  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.train import finetune  # pylint: disable=g-import-not-at-top
   params_g = jax.device_put(finetune.load_pretrained_generator(path, state.params_g), repl)
   params_d = finetune.load_pretrained_discriminator(path, state.params_d)
   if jax.process_index() == 0:
