@@ -19,7 +19,7 @@ the browser and see the fills (ddgan_jax/app.py):
 --checkpoint accepts a checkpoint directory (e.g. one written by `ddgan_jax.models.convert`) or one step
 directory inside it; --workdir is a training directory.
 
-Inpainting inputs (ddgan_jax/batch_inpaint.py, hires.py, mask_io.py):
+Inpainting inputs (ddgan_jax/inpainting/batch_inpaint.py, hires.py, mask_io.py):
   --image    one image file or a folder of them (png, jpg, jpeg, bmp, webp, tif, tiff), of any
              size: each result has its image's size, every known pixel the input's byte.
              --strategy: crop (default unless the image has the model's size: a window with
@@ -194,7 +194,7 @@ def inpaint_main() -> None:
     raise InputError('--resample applies to --mode=repaint only.')
   if flags.FLAGS['output'].present or flags.FLAGS['num_images'].present:
     raise InputError('--output and --num_images are for sampling; inpaint writes to --output_dir.')
-  from ddgan_jax import batch_inpaint  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.inpainting import batch_inpaint  # pylint: disable=g-import-not-at-top
   output_dir = os.path.abspath(_OUTPUT_DIR.value)
   options = batch_inpaint.Options(
       strategy=_STRATEGY.value, margin=_MARGIN.value, feather=_FEATHER.value,
@@ -211,7 +211,7 @@ def inpaint_main() -> None:
   batch = min(_BATCH.value, len(jobs))
   _quiet(batch_size=batch)
   import jax  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import inpaint  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.inpainting import inpaint  # pylint: disable=g-import-not-at-top
   from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
   from ddgan_jax.checkpoints import checkpointing  # pylint: disable=g-import-not-at-top
   from ddgan_jax.platform import sharding  # pylint: disable=g-import-not-at-top

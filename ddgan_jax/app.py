@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from ddgan_jax import batch_inpaint, hires, mask_io
+from ddgan_jax.inpainting import batch_inpaint, hires, mask_io
 from ddgan_jax.models import networks
 from ddgan_jax.data import heldout_masks, masks
 from ddgan_jax.checkpoints import checkpointing
-from ddgan_jax import inpaint as inpaint_lib
+from ddgan_jax.inpainting import inpaint as inpaint_lib
 
 PAINTED = 'painted (brush)'
 MASK_SOURCES = (PAINTED,) + masks.EVAL_FAMILIES + heldout_masks.HELDOUT_FAMILIES

@@ -43,7 +43,7 @@ import numpy as np
 
 from ddgan_jax.data import heldout_masks
 from ddgan_jax.checkpoints import checkpointing
-from ddgan_jax import inpaint as inpaint_lib
+from ddgan_jax.inpainting import inpaint as inpaint_lib
 from ddgan_jax.data import masks as masks_lib
 from ddgan_jax.models import perceptual
 from ddgan_jax import realism

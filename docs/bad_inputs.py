@@ -232,7 +232,7 @@ class _Evil:
 
 
 def _inpaint(ctx: Context, images=None, masks=None, key=None, **kw) -> Outcome:
-  from ddgan_jax import inpaint  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.inpainting import inpaint  # pylint: disable=g-import-not-at-top
   images = np.zeros((2, SIZE, SIZE, 3), np.float32) if images is None else images
   masks = np.ones((2, SIZE, SIZE, 1), np.float32) if masks is None else masks
   key = jax.random.PRNGKey(0) if key is None else key
@@ -309,7 +309,7 @@ def _case(name, boundary, what, run, expect, out=True, unchanged=None) -> Case:
 
 
 def _cases() -> list[Case]:
-  from ddgan_jax import export, inpaint  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.inpainting import export, inpaint  # pylint: disable=g-import-not-at-top
   from ddgan_jax.models import convert  # pylint: disable=g-import-not-at-top
   from ddgan_jax.data import masks  # pylint: disable=g-import-not-at-top
   zeros = lambda *s, dtype=np.float32: np.zeros(s, dtype)
@@ -430,7 +430,7 @@ def _cases() -> list[Case]:
             lambda ctx: cli('train.py', '--config=configs/tiny.py',
                             f'--workdir={ctx.p("out/checkpoint_init_from_missing")}',
                             f'--config.train.init_from={ctx.p("nowhere")}'), 'No checkpoint at'),
-      _case('export_over_existing', 'checkpoint', '`python -m ddgan_jax.export` into a folder holding step 0',
+      _case('export_over_existing', 'checkpoint', '`python -m ddgan_jax.inpainting.export` into a folder holding step 0',
             lambda ctx: module_cli(export.main, f'--workdir={ctx.p("cond")}',
                                    f'--output_dir={ctx.p("uncond")}'),
             'already holds a checkpoint', out=False, unchanged='uncond'),

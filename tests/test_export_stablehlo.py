@@ -1,4 +1,4 @@
-"""`python -m ddgan_jax.export --format=stablehlo`: the artefact loads in a fresh process that
+"""`python -m ddgan_jax.inpainting.export --format=stablehlo`: the artefact loads in a fresh process that
 imports only jax and numpy, and gives the library's result for the same key."""
 import json
 import os
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from configs import tiny_inpaint
-from ddgan_jax import export, export_stablehlo, inpaint
+from ddgan_jax.inpainting import export, export_stablehlo, inpaint
 from ddgan_jax.models import networks
 from ddgan_jax.data import masks
 from ddgan_jax.checkpoints import checkpointing

@@ -122,7 +122,7 @@ def test_a_shipped_discriminator_starts_the_run_when_it_fits(tmp_path, tiny_inpa
 
 
 def test_export_with_discriminator_takes_d_from_the_training_state(tmp_path, tiny_inpaint_config):
-  from ddgan_jax import export
+  from ddgan_jax.inpainting import export
   config = tiny_inpaint_config
   nets = networks.build_networks(config)
   opt = train_lib.make_optimizers(config.optim, 10, 100)

@@ -1,12 +1,12 @@
-"""Any image size with a fixed-resolution model (ddgan_jax/hires.py) and the mask conventions
-(ddgan_jax/mask_io.py): a 97x131 RGB photo through a 32 px model keeps every known byte."""
+"""Any image size with a fixed-resolution model (ddgan_jax/inpainting/hires.py) and the mask conventions
+(ddgan_jax/inpainting/mask_io.py): a 97x131 RGB photo through a 32 px model keeps every known byte."""
 import jax
 import numpy as np
 import pytest
 from PIL import Image
 
 from configs import tiny_inpaint
-from ddgan_jax import hires, inpaint, mask_io
+from ddgan_jax.inpainting import hires, inpaint, mask_io
 from ddgan_jax.models import networks
 
 SIZE, H, W, BATCH = 32, 97, 131, 4

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from configs import tiny, tiny_inpaint
-from ddgan_jax import inpaint
+from ddgan_jax.inpainting import inpaint
 from ddgan_jax.models import networks
 from ddgan_jax.data import masks
 from ddgan_jax.checkpoints import checkpointing

@@ -66,7 +66,7 @@ def inputs(tmp_path_factory):
 # how many network calls a run made.
 COUNTING_RUNNER = """
 import atexit, runpy, sys
-from ddgan_jax import inpaint
+from ddgan_jax.inpainting import inpaint
 calls, _inpaint = [], inpaint.inpaint
 def counted(*args, **kwargs):
   calls.append(1)

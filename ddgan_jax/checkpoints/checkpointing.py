@@ -7,7 +7,7 @@ Layout of a checkpoint directory (`<workdir>/checkpoints`):
     <step>/config         the resolved config as JSON (enough to rebuild the networks)
 
 Inference checkpoints written by `ddgan_jax.models.convert` hold only `ema_generator` and `config`;
-`ddgan_jax.export --with_discriminator` adds `discriminator` (D's parameters), so that
+`ddgan_jax.inpainting.export --with_discriminator` adds `discriminator` (D's parameters), so that
 fine-tuning (`train.init_from`) starts with a D that already discriminates.
 Restoring takes abstract arrays with the caller's shardings, so a checkpoint written on one
 device layout restores onto any other. Before an item's arrays are restored every byte of it is

@@ -1,6 +1,6 @@
 """Exports the EMA generator and config of a training checkpoint as an inference checkpoint.
 
-  python -m ddgan_jax.export --workdir=runs/fm --output_dir=pretrained/fashion_mnist_inpaint
+  python -m ddgan_jax.inpainting.export --workdir=runs/fm --output_dir=pretrained/fashion_mnist_inpaint
 
 The result holds only what inference needs (`ema_generator` + `config`, no optimizer state),
 at the same step number, and loads like any checkpoint: `load_inpainter`, `sample.py
@@ -8,7 +8,7 @@ at the same step number, and loads like any checkpoint: `load_inpainter`, `sampl
 `--with_discriminator` it also holds D's parameters, so a fine-tuning run starts with a D that
 already discriminates (`finetune.load_pretrained_discriminator`).
 
-  python -m ddgan_jax.export --format=stablehlo --workdir=runs/fm --output_dir=fm_hlo --batch_size=8
+  python -m ddgan_jax.inpainting.export --format=stablehlo --workdir=runs/fm --output_dir=fm_hlo --batch_size=8
 
 writes the jitted inpaint function for a fixed batch at the model's resolution, with its
 parameters, as a `jax.export` artefact that loads with jax alone (`export_stablehlo.py`).
@@ -61,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> None:
   fv(list(sys.argv if argv is None else argv))
   try:
     if fv.format == 'stablehlo':
-      from ddgan_jax import export_stablehlo  # pylint: disable=import-outside-toplevel
+      from ddgan_jax.inpainting import export_stablehlo  # pylint: disable=import-outside-toplevel
       out = export_stablehlo.export(fv.workdir, fv.output_dir, batch_size=fv.batch_size,
                                     mode=fv.mode, step=fv.step, platforms=fv.platforms)
     else:

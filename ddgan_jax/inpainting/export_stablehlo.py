@@ -1,6 +1,6 @@
 """The inpainter as a StableHLO artefact (`jax.export`) that a serving system loads with jax alone.
 
-  python -m ddgan_jax.export --format=stablehlo --workdir=runs/fm --output_dir=fm_hlo \
+  python -m ddgan_jax.inpainting.export --format=stablehlo --workdir=runs/fm --output_dir=fm_hlo \
       [--batch_size=8 --mode=conditional --platforms=cpu,cuda]
 
 writes into --output_dir:
@@ -35,7 +35,7 @@ FUNCTION_FILE, PARAMS_FILE, META_FILE = 'inpaint.jax_export', 'params.npz', 'inp
 def export(source: str, output_dir: str, *, batch_size: int = 1, mode: str | None = None,
            step: int | None = None, platforms: Sequence[str] = ('cpu',)) -> str:
   """Writes the artefact (see the module doc); returns `output_dir`. Refuses to overwrite."""
-  from ddgan_jax import inpaint  # pylint: disable=import-outside-toplevel
+  from ddgan_jax.inpainting import inpaint  # pylint: disable=import-outside-toplevel
   from ddgan_jax.models import networks  # pylint: disable=import-outside-toplevel
   if batch_size < 1:
     raise ValueError(f'batch_size must be positive, got {batch_size}.')

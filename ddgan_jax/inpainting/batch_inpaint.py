@@ -24,7 +24,7 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
-from ddgan_jax import hires, mask_io
+from ddgan_jax.inpainting import hires, mask_io
 
 
 @dataclasses.dataclass(frozen=True)

@@ -215,7 +215,7 @@ def fill_windows(fill: Any, images: np.ndarray, masks: np.ndarray, key: jax.Arra
                  batch_size: int) -> np.ndarray:
   """uint8 fills of model-size windows [n, size, size, C], in padded batches of `batch_size`
   (one shape for the jitted inpainter); batch b draws from fold_in(key, b)."""
-  from ddgan_jax import inpaint  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.inpainting import inpaint  # pylint: disable=g-import-not-at-top
   n = len(images)
   if n == 0:
     return images
