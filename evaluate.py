@@ -9,7 +9,7 @@ settings) and grid_<family>.png (rows: images; columns: input, masked, one per m
 Methods: conditional (mask-conditional models), repaint_r<N>, telea, navier_stokes, biharmonic;
 default: all that apply, with RePaint at r = 1 and 5. With --realism_images > 0 (default
 1000) KID/FID/precision/recall compare the results with that many real images of the split
-(AlexNet features, ddgan_jax/realism.py, cached under ~/.cache/ddgan_jax/realism), and an
+(AlexNet features, ddgan_jax/evaluation/realism.py, cached under ~/.cache/ddgan_jax/realism), and an
 `unconditional` family (all-ones mask) adds the model methods' unconditional samples.
 """
 import os
@@ -70,7 +70,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   runtime.setup(cpu_devices=_CPU_DEVICES.value, compilation_cache=_COMPILATION_CACHE.value,
                 batch_size=_BATCH.value)
-  from ddgan_jax import evaluation  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.evaluation import evaluation  # pylint: disable=g-import-not-at-top
   from ddgan_jax.data import masks  # pylint: disable=g-import-not-at-top
 
   overrides = dict(dataset='folder', folder=_FOLDER.value) if _FOLDER.value else None

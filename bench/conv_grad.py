@@ -27,7 +27,7 @@ def main(_):
   logging.set_verbosity(logging.WARNING)
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import machine  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.evaluation import machine  # pylint: disable=g-import-not-at-top
   from ddgan_jax.models import conv  # pylint: disable=g-import-not-at-top
 
   for b, h, w, cin, cout in SHAPES:

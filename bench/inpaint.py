@@ -53,7 +53,7 @@ def main(_):
   runtime.setup(cpu_devices=_CPU_DEVICES.value, compilation_cache=_CACHE.value, batch_size=batch)
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import machine  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.evaluation import machine  # pylint: disable=g-import-not-at-top
   from ddgan_jax.inpainting import inpaint  # pylint: disable=g-import-not-at-top
   from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
   from ddgan_jax.data import masks  # pylint: disable=g-import-not-at-top
@@ -105,7 +105,7 @@ def main(_):
         nfe_fewer_than_repaint=round(REPAINT_SCHEDULE_NFE / nfe, 1))), flush=True)
 
   if _CLASSICAL.value:
-    from ddgan_jax import evaluation  # pylint: disable=g-import-not-at-top
+    from ddgan_jax.evaluation import evaluation  # pylint: disable=g-import-not-at-top
     np_images = inpaint.float_to_uint8(np.asarray(images))
     np_masks = np.asarray(holes)
     for method in evaluation.CLASSICAL:

@@ -45,7 +45,7 @@ def main(_):
   import jax  # pylint: disable=g-import-not-at-top
   import torch  # pylint: disable=g-import-not-at-top
   import official_code  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import machine  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.evaluation import machine  # pylint: disable=g-import-not-at-top
   from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
   from ddgan_jax.platform import sharding  # pylint: disable=g-import-not-at-top
 

@@ -42,7 +42,7 @@ def main(_):
   import torch  # pylint: disable=g-import-not-at-top
   import torch.nn.functional as F  # pylint: disable=g-import-not-at-top
   import official_code  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import machine  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.evaluation import machine  # pylint: disable=g-import-not-at-top
 
   torch.set_num_threads(_THREADS.value or os.cpu_count())
   torch.manual_seed(0)

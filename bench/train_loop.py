@@ -56,7 +56,7 @@ def main(_):
 
 def _measure(config, workdir, log_every, chunk, blocks) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
-  from ddgan_jax import machine  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.evaluation import machine  # pylint: disable=g-import-not-at-top
   from ddgan_jax.train import nonfinite, train_lib  # pylint: disable=g-import-not-at-top
   from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
   from ddgan_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top

@@ -225,7 +225,7 @@ def _editor_layers(value: Any) -> Any:
 
 def example_images(model: Inpainter, count: int = 4) -> list[str]:
   """A few test images of the model's dataset as enlarged PNGs (none if it is not available)."""
-  from ddgan_jax import evaluation  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.evaluation import evaluation  # pylint: disable=g-import-not-at-top
   from ddgan_jax.data import visualize  # pylint: disable=g-import-not-at-top
   try:
     data_cfg = model.config.data.copy_and_resolve_references()

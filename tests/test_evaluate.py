@@ -8,7 +8,7 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from configs import tiny_inpaint
-from ddgan_jax import evaluation
+from ddgan_jax.evaluation import evaluation
 from ddgan_jax.models import networks
 from ddgan_jax.data import masks
 from ddgan_jax.checkpoints import checkpointing

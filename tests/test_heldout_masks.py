@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from ddgan_jax import evaluation
+from ddgan_jax.evaluation import evaluation
 from ddgan_jax.data import heldout_masks as H, masks as M
 
 KEY = jax.random.PRNGKey(0)

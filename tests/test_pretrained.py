@@ -7,8 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-from ddgan_jax import evaluation
 from ddgan_jax.checkpoints import checkpointing
+from ddgan_jax.evaluation import evaluation
 from ddgan_jax.inpainting import inpaint
 
 PRETRAINED = pathlib.Path(__file__).resolve().parents[1] / 'pretrained' / 'fashion_mnist_inpaint'

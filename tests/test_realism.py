@@ -9,7 +9,7 @@ import pytest
 import scipy.linalg
 import scipy.ndimage
 
-from ddgan_jax import realism
+from ddgan_jax.evaluation import realism
 
 
 def _gaussian(rng, n, mean, cov):

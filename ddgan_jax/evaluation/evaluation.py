@@ -46,7 +46,7 @@ from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.inpainting import inpaint as inpaint_lib
 from ddgan_jax.data import masks as masks_lib
 from ddgan_jax.models import perceptual
-from ddgan_jax import realism
+from ddgan_jax.evaluation import realism
 from ddgan_jax.platform import sharding
 from ddgan_jax.data import visualize
 
@@ -386,7 +386,7 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
                            if realism_images else None),
                   device=str(jax.devices()[0].platform), num_devices=jax.local_device_count(),
                   timing='wall time per batched call after a warm-up call, / batch size')
-  from ddgan_jax import machine  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.evaluation import machine  # pylint: disable=g-import-not-at-top
   settings['machine'] = machine.describe()
   report = {'settings': settings, 'results': rows}
   with open(os.path.join(output_dir, 'results.json'), 'w') as f:
