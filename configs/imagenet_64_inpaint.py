@@ -8,7 +8,7 @@ The official code has no 64 px configuration, so the model is chosen here:
   4x the CIFAR-10 FLOPs per image; the parameter count is unchanged apart from the input
   conv's extra condition channels.
 * Discriminator: small. It has three FIR downsamplings (64 -> 8 px at the end) and a spatial
-  sum, so it takes 64 px inputs unchanged (tests/test_inpaint.py initialises it at 64 px).
+  sum, so it takes 64 px inputs unchanged (tests/inpainting/test_inpaint.py initialises it at 64 px).
   The large D halves six times, which leaves 1x1 maps at 64 px: its last blocks would see
   no spatial structure and most of its cost would go to FIR padding.
 * T = 4 and the CIFAR-10 optimiser (the small-D settings: lr_g 1.6e-4, lr_d 1.25e-4,

@@ -14,7 +14,7 @@
   one step ahead of the devices. With several CPU devices and the host further ahead, XLA:CPU
   (jaxlib 0.10.2) deadlocked in the step's all-reduce and aborted the process after 40 s: one
   device waited there while the other's program waited for admission among the programs in
-  flight (within ~200 tiny-config steps without a host sync; `tests/test_compiling.py`).
+  flight (within ~200 tiny-config steps without a host sync; `tests/platform/test_compiling.py`).
 * `STEP_CPU_OPTIONS`: the train-step programs compile with LLVM's optimisation level 2 on CPU.
 * `gc_paused`: Python's garbage collector waits while JAX traces and lowers.
 """
@@ -33,7 +33,7 @@ import jax
 # the R1 train-step program compiled faster (XLA compile, one device: tiny config 11.3-11.6 ->
 # 9.6-10.0 s, demo config 15.8 -> 13.4 s, CIFAR-10 18.1 -> 17.3 s) and ran as fast (tiny 18.0-18.1
 # vs 18.1-18.3 ms, demo 266 vs 268 ms, CIFAR-10 2,617 vs 2,626 ms), with the same roundings (the
-# 1- vs 2-device check of tests/test_train.py). Level 1 saved a second more but rounded
+# 1- vs 2-device check of tests/train/test_train.py). Level 1 saved a second more but rounded
 # differently from level 3 (that check failed).
 STEP_CPU_OPTIONS = {'xla_backend_optimization_level': 2}
 

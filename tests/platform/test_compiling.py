@@ -103,5 +103,5 @@ def test_many_steps_without_a_host_sync_do_not_deadlock():
   env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}  # not conftest's 8 devices
   proc = subprocess.run([sys.executable, '-c', _MANY_STEPS, os.path.dirname(__file__), '4000'],
                         capture_output=True, text=True, timeout=300, env=env,
-                        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+                        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
   assert proc.returncode == 0 and 'steps done' in proc.stdout, proc.stderr[-2000:]

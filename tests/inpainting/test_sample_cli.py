@@ -14,7 +14,7 @@ from ddgan_jax.models import networks
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.platform import sharding
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SIZE = 16
 
 

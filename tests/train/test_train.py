@@ -19,7 +19,7 @@ from ddgan_jax.models import networks
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.platform import compiling, sharding
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def tiny_config(num_steps=4, **train):

@@ -8,7 +8,7 @@ import pytest
 
 from ddgan_jax.platform import runtime
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # One process: set up as the CLIs do, then init + sample the tiny generator, counting JAX's
 # compilation-cache events.

@@ -11,7 +11,7 @@ from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.evaluation import evaluation
 from ddgan_jax.inpainting import inpaint
 
-PRETRAINED = pathlib.Path(__file__).resolve().parents[1] / 'pretrained' / 'fashion_mnist_inpaint'
+PRETRAINED = pathlib.Path(__file__).resolve().parents[2] / 'pretrained' / 'fashion_mnist_inpaint'
 
 
 @pytest.fixture(scope='module')

@@ -22,7 +22,7 @@ from ddgan_jax.data import input_pipeline
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.platform import launch, sharding
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _write_idx(path, array):

@@ -172,7 +172,7 @@ def test_convert_cli_writes_inference_checkpoint(cases, tmp_path):
   name, meta, a = cases[0]
   ckpt = tmp_path / 'netG_tiny.npz'
   np.savez(ckpt, **{'module.' + k[2:]: v for k, v in a.items() if k.startswith('G/')})
-  root = pathlib.Path(__file__).resolve().parents[1]
+  root = pathlib.Path(__file__).resolve().parents[2]
   out_dir = tmp_path / 'converted'
   convert.main(['convert', f'--config={root / "configs" / "tiny.py"}',
                 f'--checkpoint={ckpt}', f'--output_dir={out_dir}'])

@@ -21,7 +21,7 @@ from ddgan_jax.models import networks
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.platform import sharding
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLAGS = ['--config=configs/tiny.py', '--cpu_devices=2', '--config.train.num_steps=6',
          '--config.train.ckpt_every=2', '--config.train.log_every=2',
          '--config.train.num_sample_images=0', '--config.optim.r1_gamma=0',
