@@ -70,8 +70,8 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   runtime.setup(cpu_devices=_CPU_DEVICES.value, compilation_cache=_COMPILATION_CACHE.value,
                 batch_size=_BATCH.value)
-  from ddgan_jax.evaluation import evaluation  # pylint: disable=g-import-not-at-top
   from ddgan_jax.data import masks  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.evaluation import evaluation  # pylint: disable=g-import-not-at-top
 
   overrides = dict(dataset='folder', folder=_FOLDER.value) if _FOLDER.value else None
   try:

@@ -138,8 +138,8 @@ def sample_main() -> None:
   _quiet(batch_size=_NUM.value)
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
   from ddgan_jax.data import visualize  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
   from ddgan_jax.platform import sharding  # pylint: disable=g-import-not-at-top
 
   source = _WORKDIR.value or _CHECKPOINT.value
@@ -211,9 +211,9 @@ def inpaint_main() -> None:
   batch = min(_BATCH.value, len(jobs))
   _quiet(batch_size=batch)
   import jax  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.checkpoints import checkpointing  # pylint: disable=g-import-not-at-top
   from ddgan_jax.inpainting import inpaint  # pylint: disable=g-import-not-at-top
   from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
-  from ddgan_jax.checkpoints import checkpointing  # pylint: disable=g-import-not-at-top
   from ddgan_jax.platform import sharding  # pylint: disable=g-import-not-at-top
 
   # The model's facts from the checkpoint's config, then its weights.

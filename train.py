@@ -35,8 +35,8 @@ def main(argv):
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # Orbax logs every save step at INFO.
-  from ddgan_jax.train import nonfinite  # pylint: disable=g-import-not-at-top
   from ddgan_jax.platform import distributed  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.train import nonfinite  # pylint: disable=g-import-not-at-top
   try:
     config = _CONFIG.value  # a config file that fails to load raises here
     processes = max(1, _NUM_PROCESSES.value)

@@ -53,10 +53,10 @@ def main(_):
   runtime.setup(cpu_devices=_CPU_DEVICES.value, compilation_cache=_CACHE.value, batch_size=batch)
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.data import masks  # pylint: disable=g-import-not-at-top
   from ddgan_jax.evaluation import machine  # pylint: disable=g-import-not-at-top
   from ddgan_jax.inpainting import inpaint  # pylint: disable=g-import-not-at-top
   from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
-  from ddgan_jax.data import masks  # pylint: disable=g-import-not-at-top
   from ddgan_jax.platform import sharding  # pylint: disable=g-import-not-at-top
 
   config = _CONFIG.value

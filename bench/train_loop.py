@@ -56,11 +56,11 @@ def main(_):
 
 def _measure(config, workdir, log_every, chunk, blocks) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
-  from ddgan_jax.evaluation import machine  # pylint: disable=g-import-not-at-top
-  from ddgan_jax.train import nonfinite, train_lib  # pylint: disable=g-import-not-at-top
-  from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
   from ddgan_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.evaluation import machine  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
   from ddgan_jax.platform import sharding  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.train import nonfinite, train_lib  # pylint: disable=g-import-not-at-top
 
   batch = int(config.train.batch_size)
   config.train.num_steps = 2 * blocks * chunk  # the last part ends the run

@@ -42,11 +42,11 @@ def main(_):
   batch = _BATCH.value or int(config.train.batch_size)
   runtime.setup(cpu_devices=_CPU_DEVICES.value, compilation_cache=_CACHE.value, batch_size=batch)
   import jax  # pylint: disable=g-import-not-at-top
-  from ddgan_jax.evaluation import machine  # pylint: disable=g-import-not-at-top
-  from ddgan_jax.train import train_lib  # pylint: disable=g-import-not-at-top
-  from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
   from ddgan_jax.checkpoints import checkpointing  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.evaluation import machine  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
   from ddgan_jax.platform import compiling, sharding  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.train import train_lib  # pylint: disable=g-import-not-at-top
 
   parts = _CompileParts(jax)
   if _XLA_WGRAD.value:

@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from ddgan_jax.inpainting import batch_inpaint, hires, mask_io
-from ddgan_jax.models import networks
-from ddgan_jax.data import heldout_masks, masks
 from ddgan_jax.checkpoints import checkpointing
+from ddgan_jax.data import heldout_masks, masks
+from ddgan_jax.inpainting import batch_inpaint, hires, mask_io
 from ddgan_jax.inpainting import inpaint as inpaint_lib
+from ddgan_jax.models import networks
 
 PAINTED = 'painted (brush)'
 MASK_SOURCES = (PAINTED,) + masks.EVAL_FAMILIES + heldout_masks.HELDOUT_FAMILIES
@@ -225,8 +225,8 @@ def _editor_layers(value: Any) -> Any:
 
 def example_images(model: Inpainter, count: int = 4) -> list[str]:
   """A few test images of the model's dataset as enlarged PNGs (none if it is not available)."""
-  from ddgan_jax.evaluation import evaluation  # pylint: disable=g-import-not-at-top
   from ddgan_jax.data import visualize  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.evaluation import evaluation  # pylint: disable=g-import-not-at-top
   try:
     data_cfg = model.config.data.copy_and_resolve_references()
     images = evaluation.load_images(data_cfg, data_cfg.get('eval_split', 'test'), count)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ddgan_jax.data import masks
 from ddgan_jax.core import augment
+from ddgan_jax.data import masks
 
 # data.dataset names (ddgan_jax/data/datasets/sources.py: DATASETS, which imports TensorFlow; a
 # test keeps the two lists equal).

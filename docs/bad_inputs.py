@@ -172,8 +172,8 @@ class Context:
 
   def __init__(self, root: str):
     from configs import tiny, tiny_inpaint  # pylint: disable=g-import-not-at-top
-    from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
     from ddgan_jax.checkpoints import checkpointing  # pylint: disable=g-import-not-at-top
+    from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
     self.root = pathlib.Path(root)
     r = self.root
     zeros = lambda nets: jax.tree.map(lambda s: np.zeros(s.shape, s.dtype),
@@ -309,9 +309,9 @@ def _case(name, boundary, what, run, expect, out=True, unchanged=None) -> Case:
 
 
 def _cases() -> list[Case]:
+  from ddgan_jax.data import masks  # pylint: disable=g-import-not-at-top
   from ddgan_jax.inpainting import export, inpaint  # pylint: disable=g-import-not-at-top
   from ddgan_jax.models import convert  # pylint: disable=g-import-not-at-top
-  from ddgan_jax.data import masks  # pylint: disable=g-import-not-at-top
   zeros = lambda *s, dtype=np.float32: np.zeros(s, dtype)
   t = lambda name, *o, **kw: _train(name, *o, **kw)
   return [

@@ -28,9 +28,9 @@ def main() -> None:
   import jax  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
   from PIL import Image  # pylint: disable=import-outside-toplevel
+  from ddgan_jax.data import visualize  # pylint: disable=import-outside-toplevel
   from ddgan_jax.evaluation import evaluation  # pylint: disable=import-outside-toplevel
   from ddgan_jax.inpainting import hires, inpaint  # pylint: disable=import-outside-toplevel
-  from ddgan_jax.data import visualize  # pylint: disable=import-outside-toplevel
 
   fill, nets, config = inpaint.load_inpainter(args.checkpoint)
   data = config.data.copy_and_resolve_references()

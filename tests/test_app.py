@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from ddgan_jax import app
-from ddgan_jax.models import networks
 from ddgan_jax.checkpoints import checkpointing
+from ddgan_jax.models import networks
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DEFAULTS = ('auto', 'missing_white', 0, 0)  # strategy, mask polarity, dilate, feather

@@ -41,14 +41,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddgan_jax.data import heldout_masks
 from ddgan_jax.checkpoints import checkpointing
-from ddgan_jax.inpainting import inpaint as inpaint_lib
+from ddgan_jax.data import heldout_masks
 from ddgan_jax.data import masks as masks_lib
-from ddgan_jax.models import perceptual
-from ddgan_jax.evaluation import realism
-from ddgan_jax.platform import sharding
 from ddgan_jax.data import visualize
+from ddgan_jax.evaluation import realism
+from ddgan_jax.inpainting import inpaint as inpaint_lib
+from ddgan_jax.models import perceptual
+from ddgan_jax.platform import sharding
 
 LPIPS_MIN_SIZE = perceptual.LPIPS_MIN_SIZE
 SSIM_SIGMA, SSIM_TRUNCATE, SSIM_K1, SSIM_K2 = 1.5, 3.5, 0.01, 0.03

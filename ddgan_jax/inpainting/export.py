@@ -25,8 +25,8 @@ import jax
 def export(workdir: str, output_dir: str, step: int | None = None,
            with_discriminator: bool = False) -> str:
   """Writes the inference checkpoint; returns its step directory. Refuses to overwrite."""
-  from ddgan_jax.models import networks  # pylint: disable=import-outside-toplevel
   from ddgan_jax.checkpoints import checkpointing  # pylint: disable=import-outside-toplevel
+  from ddgan_jax.models import networks  # pylint: disable=import-outside-toplevel
   nets, params, config = networks.load_ema_generator(workdir, step=step)
   del nets
   step = checkpointing.resolve_checkpoint(workdir, step)[1]

@@ -30,12 +30,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddgan_jax.models import networks
-from ddgan_jax.data import visualize
-from ddgan_jax.core import diffusion, losses
 from ddgan_jax.checkpoints import checkpointing
-from ddgan_jax.platform import compiling
+from ddgan_jax.core import diffusion, losses
+from ddgan_jax.data import visualize
+from ddgan_jax.models import networks
 from ddgan_jax.models.networks import Networks
+from ddgan_jax.platform import compiling
 
 MODES = ('conditional', 'repaint')
 

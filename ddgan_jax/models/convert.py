@@ -315,8 +315,8 @@ def _define_flags():
 
 def main(argv: Sequence[str] | None = None) -> None:
   """Converts an official generator checkpoint and writes an inference checkpoint."""
-  from ddgan_jax.checkpoints import checkpointing  # pylint: disable=import-outside-toplevel
   from ddgan_jax import models  # pylint: disable=import-outside-toplevel
+  from ddgan_jax.checkpoints import checkpointing  # pylint: disable=import-outside-toplevel
 
   fv = _define_flags()
   fv(list(sys.argv if argv is None else argv))

@@ -14,8 +14,8 @@ import jax.numpy as jnp
 import ml_collections
 
 from ddgan_jax import config_checks, models
-from ddgan_jax.core import diffusion
 from ddgan_jax.checkpoints import checkpointing
+from ddgan_jax.core import diffusion
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -23,13 +23,13 @@ import optax
 from tqdm.auto import tqdm
 
 from ddgan_jax import config_checks
-from ddgan_jax.train import d_health, nonfinite, preemption
-from ddgan_jax.data import visualize
-from ddgan_jax.core import augment, losses
 from ddgan_jax.checkpoints import checkpointing
-from ddgan_jax.platform import compiling, distributed, sharding
-from ddgan_jax.train.metric_writers import MetricWriter
+from ddgan_jax.core import augment, losses
+from ddgan_jax.data import visualize
 from ddgan_jax.models.networks import Networks, build_networks, make_sampler
+from ddgan_jax.platform import compiling, distributed, sharding
+from ddgan_jax.train import d_health, nonfinite, preemption
+from ddgan_jax.train.metric_writers import MetricWriter
 
 
 class TrainState(flax.struct.PyTreeNode):

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from configs import tiny_inpaint
-from ddgan_jax.train import train_lib
-from ddgan_jax.models import networks
-from ddgan_jax.data import masks
 from ddgan_jax.core import losses
+from ddgan_jax.data import masks
+from ddgan_jax.models import networks
+from ddgan_jax.train import train_lib
 
 UNCONDITIONAL_CONFIGS = ('default', 'cifar10', 'celebahq_256', 'lsun_church', 'fashion_mnist', 'tiny')
 

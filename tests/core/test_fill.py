@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddgan_jax.data import masks
 from ddgan_jax.core import fill
+from ddgan_jax.data import masks
 
 
 def _harmonic_reference(image: np.ndarray, hole: np.ndarray) -> np.ndarray:

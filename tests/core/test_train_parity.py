@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddgan_jax.models import convert
 from ddgan_jax.core import diffusion, losses
+from ddgan_jax.models import convert
 
 REL_TOL = 1e-4
 

@@ -4,8 +4,8 @@ import jax
 import numpy as np
 import pytest
 
-from ddgan_jax.evaluation import evaluation
 from ddgan_jax.data import heldout_masks as H, masks as M
+from ddgan_jax.evaluation import evaluation
 
 KEY = jax.random.PRNGKey(0)
 RATIOS = {'columns': (0.5, 0.5), 'grid': (0.4375, 0.4375), 'checker': (0.5, 0.5),

@@ -8,10 +8,10 @@ import pytest
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from configs import tiny_inpaint
+from ddgan_jax.checkpoints import checkpointing
+from ddgan_jax.data import masks
 from ddgan_jax.evaluation import evaluation
 from ddgan_jax.models import networks
-from ddgan_jax.data import masks
-from ddgan_jax.checkpoints import checkpointing
 
 
 def _images(seed, shape=(3, 24, 20, 3)):

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from configs import tiny_inpaint
+from ddgan_jax.checkpoints import checkpointing
+from ddgan_jax.data import masks
 from ddgan_jax.inpainting import export, export_stablehlo, inpaint
 from ddgan_jax.models import networks
-from ddgan_jax.data import masks
-from ddgan_jax.checkpoints import checkpointing
 
 BATCH, SIZE = 2, 16
 

@@ -7,10 +7,10 @@ import pytest
 from PIL import Image
 
 from configs import tiny, tiny_inpaint
+from ddgan_jax.checkpoints import checkpointing
+from ddgan_jax.data import masks
 from ddgan_jax.inpainting import inpaint
 from ddgan_jax.models import networks
-from ddgan_jax.data import masks
-from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.platform import sharding
 
 SIZE, CHANNELS, BATCH = 16, 3, 4
@@ -287,9 +287,9 @@ def test_trained_conditional_model_fills_holes_better_than_mean_colour(tmp_path)
   The model's estimate is the mean of 8 samples (the MSE-optimal use of a sampler: a single
   sample's MSE carries the sampling variance on top).
   """
-  from ddgan_jax.train import train_lib  # pylint: disable=g-import-not-at-top
   from ddgan_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
   from ddgan_jax.platform import sharding  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.train import train_lib  # pylint: disable=g-import-not-at-top
   write_stripes(tmp_path / 'data' / 'train', 2000, seed=0)
   write_stripes(tmp_path / 'data' / 'validation', 64, seed=1)
   workdir = str(tmp_path / 'run')

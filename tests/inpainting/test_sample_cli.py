@@ -9,10 +9,10 @@ import pytest
 from PIL import Image
 
 from configs import tiny, tiny_inpaint
-from ddgan_jax.train import train_lib
-from ddgan_jax.models import networks
 from ddgan_jax.checkpoints import checkpointing
+from ddgan_jax.models import networks
 from ddgan_jax.platform import sharding
+from ddgan_jax.train import train_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SIZE = 16

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from ddgan_jax.train import train_lib
-from ddgan_jax.models import networks
-from ddgan_jax.data import input_pipeline
 from ddgan_jax.checkpoints import checkpointing
+from ddgan_jax.data import input_pipeline
+from ddgan_jax.models import networks
 from ddgan_jax.platform import launch, sharding
+from ddgan_jax.train import train_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from configs import tiny_inpaint
-from ddgan_jax.train import d_health, train_lib
-from ddgan_jax.models import networks
-from ddgan_jax.data import masks
 from ddgan_jax.core import augment, diffusion, losses
+from ddgan_jax.data import masks
+from ddgan_jax.models import networks
+from ddgan_jax.train import d_health, train_lib
 
 SIZE, C = 8, 1
 

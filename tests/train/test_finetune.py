@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from ddgan_jax.train import finetune, train_lib
-from ddgan_jax.models import networks
-from ddgan_jax.data import masks
-from ddgan_jax.core import losses
 from ddgan_jax.checkpoints import checkpointing
+from ddgan_jax.core import losses
+from ddgan_jax.data import masks
+from ddgan_jax.models import networks
 from ddgan_jax.platform import sharding
+from ddgan_jax.train import finetune, train_lib
 
 
 @pytest.fixture(scope='module')

@@ -15,11 +15,11 @@ import pytest
 
 from configs import tiny
 from ddgan_jax import config_checks
-from ddgan_jax.train import nonfinite, train_lib
-from ddgan_jax.models import networks
-from ddgan_jax.data import input_pipeline
 from ddgan_jax.checkpoints import checkpointing
+from ddgan_jax.data import input_pipeline
+from ddgan_jax.models import networks
 from ddgan_jax.platform import sharding
+from ddgan_jax.train import nonfinite, train_lib
 
 
 def _toy_step(lr):

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from ddgan_jax.train import train_lib
 from ddgan_jax.models import networks
 from ddgan_jax.platform import sharding
+from ddgan_jax.train import train_lib
 
 # bfloat16 keeps 8 bits of mantissa (relative rounding ~4e-3): after a whole step the losses
 # agree to ~1e-2 and the parameter updates point the same way.

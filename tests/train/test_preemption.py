@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from ddgan_jax.train import preemption, train_lib
-from ddgan_jax.models import networks
 from ddgan_jax.checkpoints import checkpointing
+from ddgan_jax.models import networks
 from ddgan_jax.platform import sharding
+from ddgan_jax.train import preemption, train_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLAGS = ['--config=configs/tiny.py', '--cpu_devices=2', '--config.train.num_steps=6',
