@@ -11,16 +11,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ddgan_jax.core import augment
-from ddgan_jax.data import masks
+from ddgan_jax.core import augment, losses
+from ddgan_jax.data import masks, names
 
-# data.dataset names (ddgan_jax/data/datasets/sources.py: DATASETS, which imports TensorFlow; a
-# test keeps the two lists equal).
-DATASET_NAMES = ('fashion_mnist', 'mnist', 'imagenet2012', 'imagenet_resized/64x64',
-                 'downsampled_imagenet/64x64', 'cifar10', 'celeb_a_hq/256',
-                 'lsun/church_outdoor', 'folder', 'synthetic')
-CROP_MODES = ('resize', 'center', 'random')
-COND_FILLS = ('zeros', 'smooth')  # losses.COND_FILLS
 SCHEDULES = ('cosine', 'constant')
 COMPUTE_DTYPES = ('float32', 'bfloat16')  # networks.Networks.compute_dtype
 NONFINITE_MODES = ('stop', 'skip', 'off')  # train.on_nonfinite (ddgan_jax/train/nonfinite.py)
@@ -95,12 +88,12 @@ def check_config(config: Any) -> None:
   `sharding.check_batch_size`.
   """
   # data
-  _choice(config, 'data.dataset', DATASET_NAMES)
+  _choice(config, 'data.dataset', names.DATASET_NAMES)
   if _get(config, 'data.dataset') == 'folder' and not _get(config, 'data.folder', ''):
     raise ConfigError("data.dataset='folder' needs data.folder=<a folder of images>.")
   size = _int(config, 'data.image_size', 1)
   _int(config, 'data.num_channels', 1)
-  _choice(config, 'data.crop', CROP_MODES, default='resize')
+  _choice(config, 'data.crop', names.CROP_MODES, default='resize')
   _choice(config, 'model.compute_dtype', COMPUTE_DTYPES, default='float32')
 
   # model: the generator halves the resolution len(ch_mult) - 1 times.
@@ -163,7 +156,7 @@ def check_config(config: Any) -> None:
   # inpaint
   if not _get(config, 'inpaint.enabled', False):
     return
-  _choice(config, 'inpaint.cond_fill', COND_FILLS, default='zeros')
+  _choice(config, 'inpaint.cond_fill', losses.COND_FILLS, default='zeros')
   _float(config, 'inpaint.p_uncond', 0.0, 1.0, default=0.0)
   _float(config, 'inpaint.rec_weight', 0.0, default=0.0)
   _float(config, 'inpaint.perceptual_weight', 0.0, default=0.0)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from ddgan_jax import config_checks
+from ddgan_jax.data import names
 from ddgan_jax.models import convert
 from ddgan_jax.data.datasets import numpy_pickle
 
@@ -58,7 +59,7 @@ def test_readme_table_lists_every_case():
 
 def test_dataset_names_match_the_sources():
   from ddgan_jax.data.datasets import sources  # pylint: disable=g-import-not-at-top  (TensorFlow)
-  assert set(config_checks.DATASET_NAMES) == set(sources.DATASETS)
+  assert set(names.DATASET_NAMES) == set(sources.DATASETS)
 
 
 def test_every_shipped_config_passes():

@@ -36,10 +36,10 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-posi
 
 from ddgan_jax.data import datasets
 from ddgan_jax.data.datasets import sources
+from ddgan_jax.data.names import CROP_MODES
 
 datasets.hide_accelerators_from_tf()
 
-CROP_MODES = ('resize', 'center', 'random')
 Batch = dict[str, np.ndarray]
 
 
