@@ -145,10 +145,10 @@ def sample_main() -> None:
   source = _WORKDIR.value or _CHECKPOINT.value
   params_sharding, batch_sharding = sharding.local_batch_shardings(_NUM.value)
   try:
-    nets, params, _ = networks.load_ema_generator(source, step=_STEP.value,
-                                                  sharding=params_sharding)
+    model = networks.load_model(source, step=_STEP.value, sharding=params_sharding)
   except (FileNotFoundError, ValueError) as e:
     fail(str(e))
+  nets, params = model.nets, model.params
   output = _OUTPUT.value or os.path.join(os.path.abspath(source), 'samples.png')
   sampler = networks.make_sampler(nets, _NUM.value, batch_sharding)
   samples = sampler(params, jax.random.PRNGKey(_SEED.value))
@@ -211,7 +211,6 @@ def inpaint_main() -> None:
   batch = min(_BATCH.value, len(jobs))
   _quiet(batch_size=batch)
   import jax  # pylint: disable=g-import-not-at-top
-  from ddgan_jax.checkpoints import checkpointing  # pylint: disable=g-import-not-at-top
   from ddgan_jax.inpainting import inpaint  # pylint: disable=g-import-not-at-top
   from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
   from ddgan_jax.platform import sharding  # pylint: disable=g-import-not-at-top
@@ -219,12 +218,12 @@ def inpaint_main() -> None:
   # The model's facts from the checkpoint's config, then its weights.
   source = _WORKDIR.value or _CHECKPOINT.value
   try:
-    step = checkpointing.resolve_checkpoint(source, _STEP.value)[1]  # config and weights of one step
-    nets = networks.build_networks(checkpointing.load_config(source, step))
+    model = networks.load_model(source, step=_STEP.value, weights=False)  # weights once all fits
   except FileNotFoundError as e:
     raise InputError(str(e)) from e
   except Exception as e:  # pylint: disable=broad-except
     raise InputError(f'cannot read the checkpoint config in {source}: {_first_line(e)}') from e
+  nets = model.nets
   mode = _MODE.value or ('conditional' if nets.inpaint else 'repaint')
   try:
     inpaint.check_inputs(nets, nets.image_shape(1), nets.image_shape(1)[:3] + (1,), mode,
@@ -233,7 +232,7 @@ def inpaint_main() -> None:
     raise InputError(str(e)) from e
   params_sharding, batch_sharding = sharding.local_batch_shardings(batch)
   try:
-    params = networks.restore_ema_params(source, nets, step=step, sharding=params_sharding)
+    params = model.restore(params_sharding).params
   except ValueError as e:
     raise InputError(str(e)) from e
   except Exception as e:  # pylint: disable=broad-except

@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.data import heldout_masks, masks
 from ddgan_jax.inpainting import batch_inpaint, hires, mask_io
 from ddgan_jax.inpainting import inpaint as inpaint_lib
@@ -109,11 +108,9 @@ class Inpainter:
   """One checkpoint's generator, with timed fills at any image size (one call at a time)."""
 
   def __init__(self, source: str, step: int | None = None):
-    step = checkpointing.resolve_checkpoint(source, step)[1]
-    self.config = checkpointing.load_config(source, step)
-    self.nets = networks.build_networks(self.config)
-    self.params = networks.restore_ema_params(source, self.nets, step=step)
-    self.source, self.step = source, step
+    model = networks.load_model(source, step=step)
+    self.config, self.nets, self.params = model.config, model.nets, model.params
+    self.source, self.step = source, model.step
     self.modes = ('conditional', 'repaint') if self.nets.inpaint else ('repaint',)
     self._warm = set()
     self._lock = threading.Lock()  # one computation on the device at a time

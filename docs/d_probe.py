@@ -21,14 +21,10 @@ _STEPS = flags.DEFINE_integer('steps', 400, 'd_only: D steps (batch 16).')
 
 
 def _load():
-  from ddgan_jax.checkpoints import checkpointing  # pylint: disable=g-import-not-at-top
   from ddgan_jax.evaluation import evaluation  # pylint: disable=g-import-not-at-top
   from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
-  step = checkpointing.resolve_checkpoint(_CHECKPOINT.value)[1]
-  config = checkpointing.load_config(_CHECKPOINT.value, step)
-  nets = networks.build_networks(config)
-  params = networks.restore_ema_params(_CHECKPOINT.value, nets, step=step)
-  return nets, params, config, evaluation
+  model = networks.load_model(_CHECKPOINT.value)
+  return model.nets, model.params, model.config, evaluation
 
 
 def _training_masks(config, key, batch, size):

@@ -41,7 +41,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.data import heldout_masks
 from ddgan_jax.data import masks as masks_lib
 from ddgan_jax.data import visualize
@@ -268,21 +267,19 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
       raise ValueError(f'unknown family {family!r}; one of {ALL_FAMILIES}.')
   if num_images < 1 or batch_size < 1 or realism_images < 0:
     raise ValueError('num_images and batch_size must be positive, realism_images >= 0.')
-  step = checkpointing.resolve_checkpoint(checkpoint, step)[1]  # config and weights of one step
-  config = checkpointing.load_config(checkpoint, step)
-  data_cfg = config.data
+  model = networks.load_model(checkpoint, step=step, weights=False)  # weights once all fits
+  nets, data_cfg = model.nets, model.config.data
   if data_overrides:
     data_cfg = data_cfg.copy_and_resolve_references()
     with data_cfg.unlocked():
       data_cfg.update(data_overrides)
   split = split or data_cfg.eval_split
-  nets = networks.build_networks(config)
   methods = [parse_method(m) for m in (methods or default_methods(nets.inpaint))]
   for m in methods:
     if m.kind == 'model':
       inpaint_lib.check_inputs(nets, nets.image_shape(1), nets.image_shape(1)[:3] + (1,),
                                m.mode, m.resample)
-  networks.check_checkpoint_fits(checkpoint, nets, step)  # before the slow image loading
+  networks.check_checkpoint_fits(checkpoint, nets, model.step)  # before the slow image loading
   all_u8 = load_images(data_cfg, split, max(num_images, realism_images), batch_size, uint8=True)
   images_u8, reference_u8 = all_u8[:num_images], all_u8[:realism_images]
   images = inpaint_lib.uint8_to_float(images_u8)
@@ -292,8 +289,7 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
                      f'{nets.image_shape(1)[1:]}.')
   batch_size = min(batch_size, n)
   params_sharding, batch_sharding = sharding.local_batch_shardings(batch_size)
-  params = checkpointing.restore_ema_generator(  # checked to fit `nets` above
-      checkpoint, nets.abstract_generator_params(params_sharding), step)
+  params = model.restore(params_sharding).params
   reference = images_u8.astype(np.float32) / 255.0
   lpips_fn = LPIPS()
   num_batches = -(-n // batch_size)

@@ -27,10 +27,9 @@ def export(workdir: str, output_dir: str, step: int | None = None,
   """Writes the inference checkpoint; returns its step directory. Refuses to overwrite."""
   from ddgan_jax.checkpoints import checkpointing  # pylint: disable=import-outside-toplevel
   from ddgan_jax.models import networks  # pylint: disable=import-outside-toplevel
-  nets, params, config = networks.load_ema_generator(workdir, step=step)
-  del nets
-  step = checkpointing.resolve_checkpoint(workdir, step)[1]
-  params = jax.tree.map(jax.numpy.asarray, params)
+  model = networks.load_model(workdir, step=step)
+  step = model.step
+  params = jax.tree.map(jax.numpy.asarray, model.params)
   disc = None
   if with_discriminator:
     disc = checkpointing.restore_discriminator(workdir, step)
@@ -39,7 +38,8 @@ def export(workdir: str, output_dir: str, step: int | None = None,
                        'workdir, or drop --with_discriminator.')
     disc = jax.tree.map(jax.numpy.asarray, disc)
   return checkpointing.save_inference_checkpoint(os.path.abspath(output_dir), ema_params=params,
-                                                 config=config, step=step, disc_params=disc)
+                                                 config=model.config, step=step,
+                                                 disc_params=disc)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

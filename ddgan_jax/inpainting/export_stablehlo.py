@@ -44,7 +44,8 @@ def export(source: str, output_dir: str, *, batch_size: int = 1, mode: str | Non
            if os.path.exists(os.path.join(output_dir, f))]
   if taken:
     raise ValueError(f'{output_dir} already holds {", ".join(taken)}; choose another --output_dir.')
-  nets, params, _ = networks.load_ema_generator(source, step=step)
+  model = networks.load_model(source, step=step)
+  nets, params = model.nets, model.params
   mode = mode or ('conditional' if nets.inpaint else 'repaint')
   images_shape = nets.image_shape(batch_size)
   inpaint.check_inputs(nets, images_shape, images_shape[:3] + (1,), mode, 1)

@@ -30,7 +30,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.core import diffusion, losses
 from ddgan_jax.data import visualize
 from ddgan_jax.models import networks
@@ -225,16 +224,15 @@ def load_inpainter(checkpoint_path: str, *, mode: str = 'conditional', resample:
       one), or the stored weights do not fit the stored config.
   """
   # Fail on a mode the model cannot run before restoring the weights.
-  step = checkpointing.resolve_checkpoint(checkpoint_path, step)[1]
-  config = checkpointing.load_config(checkpoint_path, step)
-  nets = networks.build_networks(config)
+  model = networks.load_model(checkpoint_path, step=step, weights=False)
+  nets = model.nets
   check_inputs(nets, nets.image_shape(1), nets.image_shape(1)[:3] + (1,), mode, resample)
-  params = networks.restore_ema_params(checkpoint_path, nets, step=step)
+  params = model.restore().params
 
   def inpainter(images: Any, masks: Any, key: jax.Array) -> tuple[jax.Array, int]:
     return inpaint(nets, params, images, masks, key, mode=mode, resample=resample)
 
-  return inpainter, nets, config
+  return inpainter, nets, model.config
 
 
 def padded_batches(n: int, batch_size: int) -> Iterator[tuple[int, np.ndarray]]:

@@ -116,30 +116,48 @@ def build_networks(config: ml_collections.ConfigDict) -> Networks:
       compute_dtype=str(config.model.get('compute_dtype', 'float32')))  # checked above
 
 
-def load_ema_generator(path: str, *, step: int | None = None,
-                       sharding: jax.sharding.Sharding | None = None
-                       ) -> tuple[Networks, Any, ml_collections.ConfigDict]:
-  """Restores the EMA generator of a checkpoint (workdir, checkpoints dir or step dir).
+@dataclasses.dataclass(frozen=True)
+class Model:
+  """A checkpoint's model: its step, the config stored with it, the networks that config
+  builds and, once restored, the EMA generator's parameters (`params`; None before)."""
+  path: str  # as given to `load_model`: a workdir, a checkpoints dir or a step dir
+  step: int
+  config: ml_collections.ConfigDict
+  nets: Networks
+  params: Any = None
 
-  The parameters land replicated on `sharding` (default: the first local device), whatever the
-  device layout the checkpoint was written with.
+  def restore(self, sharding: jax.sharding.Sharding | None = None) -> Model:
+    """This model with its EMA generator, replicated on `sharding` (default: the first local
+    device) whatever the device layout the checkpoint was written with.
+
+    Checks first that the stored arrays fit `nets` (ValueError, one clear message, instead of
+    a failed restore).
+    """
+    check_checkpoint_fits(self.path, self.nets, self.step)
+    sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    params = checkpointing.restore_ema_generator(
+        self.path, self.nets.abstract_generator_params(sharding), self.step)
+    return dataclasses.replace(self, params=params)
+
+
+def load_model(path: str, *, step: int | None = None,
+               sharding: jax.sharding.Sharding | None = None, weights: bool = True) -> Model:
+  """The one way to load a checkpoint's model (a workdir, a checkpoints dir or a step dir).
+
+  Finds the step (default: the latest), reads the config stored with it, builds its networks
+  (`build_networks` checks the config) and restores the EMA generator on `sharding` (see
+  `Model.restore`). With `weights=False` it stops before the weights: a caller validates its
+  inputs against `model.nets` first, then calls `model.restore(sharding)`.
+
+  Raises:
+    FileNotFoundError: no checkpoint (at that step) at `path`.
+    checkpointing.CheckpointError, config_checks.ConfigError (ValueErrors): a damaged
+      checkpoint or a stored config that cannot work; ValueError: weights that do not fit it.
   """
   step = checkpointing.resolve_checkpoint(path, step)[1]  # config and weights of one step
   config = checkpointing.load_config(path, step)
-  nets = build_networks(config)
-  return nets, restore_ema_params(path, nets, step=step, sharding=sharding), config
-
-
-def restore_ema_params(path: str, nets: Networks, *, step: int,
-                       sharding: jax.sharding.Sharding | None = None) -> Any:
-  """The EMA generator of checkpoint `step` for `nets` (built from that step's config).
-
-  For callers that read the config first (to validate their inputs before the weights);
-  checks that the stored arrays fit `nets`, then restores them replicated on `sharding`.
-  """
-  check_checkpoint_fits(path, nets, step)
-  sharding = sharding or jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-  return checkpointing.restore_ema_generator(path, nets.abstract_generator_params(sharding), step)
+  model = Model(path, step, config, build_networks(config))
+  return model.restore(sharding) if weights else model
 
 
 def check_checkpoint_fits(path: str, nets: Networks, step: int | None = None) -> None:

@@ -79,9 +79,7 @@ def load_pretrained_generator(path: str, target: Any) -> Any:
   """The EMA generator of the checkpoint at `path`, grafted onto `target` (abstract or real
   parameters of the new generator); returns arrays on the default device."""
   from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
-  directory, step = checkpointing.resolve_checkpoint(path)
-  source_nets = networks.build_networks(checkpointing.load_config(directory, step))
-  source = networks.restore_ema_params(directory, source_nets, step=step)
+  source = networks.load_model(path).params
   grafted = graft(target, jax.tree.map(np.asarray, source))
   return grafted
 
