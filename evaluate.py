@@ -13,11 +13,10 @@ default: all that apply, with RePaint at r = 1 and 5. With --realism_images > 0 
 `unconditional` family (all-ones mask) adds the model methods' unconditional samples.
 """
 import os
-import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 
-from ddgan_jax.platform import runtime
+from ddgan_jax.platform import cli, runtime
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (uses its latest checkpoint).')
 _CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'Checkpoint directory or step directory.')
@@ -47,11 +46,6 @@ _CPU_DEVICES, _COMPILATION_CACHE = runtime.define_flags()
 flags.mark_flags_as_required(['output_dir'])
 
 
-def fail(message: str) -> None:
-  print(f'error: {message}', file=sys.stderr)
-  sys.exit(2)
-
-
 def _families(masks) -> list[str]:
   from ddgan_jax.data import heldout_masks  # pylint: disable=g-import-not-at-top
   names = []
@@ -64,10 +58,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if bool(_WORKDIR.value) == bool(_CHECKPOINT.value):
-    fail('pass exactly one of --workdir or --checkpoint.')
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-  if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
+    cli.fail('pass exactly one of --workdir or --checkpoint.')
+  cli.quiet()
   runtime.setup(cpu_devices=_CPU_DEVICES.value, compilation_cache=_COMPILATION_CACHE.value,
                 batch_size=_BATCH.value)
   from ddgan_jax.data import masks  # pylint: disable=g-import-not-at-top
@@ -83,7 +75,7 @@ def main(argv):
         diversity_samples=_DIVERSITY.value, diversity_images=_DIVERSITY_IMAGES.value,
         realism_images=_REALISM.value)
   except (FileNotFoundError, ValueError) as e:
-    fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    cli.fail(cli.first_line(e))
   print(evaluation.format_markdown(report))
   print(f'wrote results.md, results.json and grids to {os.path.abspath(_OUTPUT.value)}')
 

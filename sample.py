@@ -49,9 +49,9 @@ import dataclasses
 import os
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 
-from ddgan_jax.platform import runtime
+from ddgan_jax.platform import cli, runtime
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Training directory (uses its latest checkpoint).')
 _CHECKPOINT = flags.DEFINE_string('checkpoint', None, 'Checkpoint directory or step directory.')
@@ -92,22 +92,11 @@ INPAINT_FLAGS = ('image', 'mask', 'mask_type', 'output_dir', 'mode', 'resample',
                  'strategy', 'margin', 'feather', 'mask_polarity', 'dilate')
 
 
-class InputError(Exception):
-  """Bad user input: reported as one `error:` line."""
-
-
-def fail(message: str) -> None:
-  print(f'error: {message}', file=sys.stderr)
-  sys.exit(2)
-
-
 def _quiet(batch_size: int = 1) -> None:
   """Library logs down to warnings, the compilation cache on, and a CPU host split into devices
   for a batch of `batch_size` (`runtime.cpu_device_count`: by default one device for the app's
   single images); before JAX starts."""
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-  if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
+  cli.quiet()
   runtime.setup(cpu_devices=_CPU_DEVICES.value, compilation_cache=_COMPILATION_CACHE.value,
                 batch_size=batch_size)
 
@@ -120,21 +109,21 @@ def main(argv):
   if command == ['inpaint']:
     try:
       inpaint_main()
-    except InputError as e:
-      fail(str(e))
+    except cli.InputError as e:
+      cli.fail(str(e))
     return
   if command:
     raise app.UsageError(f'Unexpected arguments: {command} (subcommands: `inpaint`, `serve`).')
   given = [f'--{n}' for n in INPAINT_FLAGS if flags.FLAGS[n].present]
   if given:
-    fail(f'{", ".join(given)} belong(s) to the inpaint subcommand: python sample.py inpaint ...')
+    cli.fail(f'{", ".join(given)} belong(s) to the inpaint subcommand: python sample.py inpaint ...')
   sample_main()
 
 
 def sample_main() -> None:
   """Unconditional samples -> one PNG grid (the default command)."""
   if bool(_WORKDIR.value) == bool(_CHECKPOINT.value):
-    fail('pass exactly one of --workdir or --checkpoint.')
+    cli.fail('pass exactly one of --workdir or --checkpoint.')
   _quiet(batch_size=_NUM.value)
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -147,7 +136,7 @@ def sample_main() -> None:
   try:
     model = networks.load_model(source, step=_STEP.value, sharding=params_sharding)
   except (FileNotFoundError, ValueError) as e:
-    fail(str(e))
+    cli.fail(str(e))
   nets, params = model.nets, model.params
   output = _OUTPUT.value or os.path.join(os.path.abspath(source), 'samples.png')
   sampler = networks.make_sampler(nets, _NUM.value, batch_sharding)
@@ -159,18 +148,18 @@ def sample_main() -> None:
 def serve_main() -> None:
   """The `serve` subcommand: the inpainting app (ddgan_jax/app.py) on --host:--port."""
   if bool(_WORKDIR.value) == bool(_CHECKPOINT.value):
-    fail('pass exactly one of --workdir or --checkpoint.')
+    cli.fail('pass exactly one of --workdir or --checkpoint.')
   try:
     import gradio  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
   except ImportError:
-    fail("the app needs Gradio: pip install -e '.[app]'")
+    cli.fail("the app needs Gradio: pip install -e '.[app]'")
   _quiet()
   from ddgan_jax import app as app_lib  # pylint: disable=g-import-not-at-top
   try:
     app_lib.serve(_WORKDIR.value or _CHECKPOINT.value, step=_STEP.value, host=_HOST.value,
                   port=_PORT.value)
   except (FileNotFoundError, ValueError, OSError) as e:
-    fail(_first_line(e))
+    cli.fail(cli.first_line(e))
   except KeyboardInterrupt:
     pass
 
@@ -180,20 +169,20 @@ def serve_main() -> None:
 def inpaint_main() -> None:
   """The `inpaint` subcommand (see the module docstring): flags -> batch_inpaint.run."""
   if bool(_WORKDIR.value) == bool(_CHECKPOINT.value):
-    raise InputError('pass exactly one of --workdir or --checkpoint.')
+    raise cli.InputError('pass exactly one of --workdir or --checkpoint.')
   if not _IMAGE.value:
-    raise InputError('pass --image (an image file or folder).')
+    raise cli.InputError('pass --image (an image file or folder).')
   if _MASK.value and _MASK_TYPE.value:
-    raise InputError("pass exactly one of --mask or --mask_type, or neither to read the holes "
+    raise cli.InputError("pass exactly one of --mask or --mask_type, or neither to read the holes "
                      "from the images' alpha channels.")
   if not _OUTPUT_DIR.value:
-    raise InputError('pass --output_dir.')
+    raise cli.InputError('pass --output_dir.')
   if _RESAMPLE.value < 1 or _BATCH.value < 1:
-    raise InputError('--resample and --batch_size must be positive.')
+    raise cli.InputError('--resample and --batch_size must be positive.')
   if _MODE.value == 'conditional' and _RESAMPLE.value != 1:
-    raise InputError('--resample applies to --mode=repaint only.')
+    raise cli.InputError('--resample applies to --mode=repaint only.')
   if flags.FLAGS['output'].present or flags.FLAGS['num_images'].present:
-    raise InputError('--output and --num_images are for sampling; inpaint writes to --output_dir.')
+    raise cli.InputError('--output and --num_images are for sampling; inpaint writes to --output_dir.')
   from ddgan_jax.inpainting import batch_inpaint  # pylint: disable=g-import-not-at-top
   output_dir = os.path.abspath(_OUTPUT_DIR.value)
   options = batch_inpaint.Options(
@@ -206,7 +195,7 @@ def inpaint_main() -> None:
       raise ValueError(f'--output_dir {output_dir} exists and is not a folder.')
     jobs = batch_inpaint.pair(_IMAGE.value, _MASK.value)
   except (ValueError, OSError) as e:
-    raise InputError(_first_line(e)) from e
+    raise cli.InputError(cli.first_line(e)) from e
 
   batch = min(_BATCH.value, len(jobs))
   _quiet(batch_size=batch)
@@ -220,23 +209,23 @@ def inpaint_main() -> None:
   try:
     model = networks.load_model(source, step=_STEP.value, weights=False)  # weights once all fits
   except FileNotFoundError as e:
-    raise InputError(str(e)) from e
+    raise cli.InputError(str(e)) from e
   except Exception as e:  # pylint: disable=broad-except
-    raise InputError(f'cannot read the checkpoint config in {source}: {_first_line(e)}') from e
+    raise cli.InputError(f'cannot read the checkpoint config in {source}: {cli.first_line(e)}') from e
   nets = model.nets
   mode = _MODE.value or ('conditional' if nets.inpaint else 'repaint')
   try:
     inpaint.check_inputs(nets, nets.image_shape(1), nets.image_shape(1)[:3] + (1,), mode,
                          _RESAMPLE.value)
   except ValueError as e:
-    raise InputError(str(e)) from e
+    raise cli.InputError(str(e)) from e
   params_sharding, batch_sharding = sharding.local_batch_shardings(batch)
   try:
     params = model.restore(params_sharding).params
   except ValueError as e:
-    raise InputError(str(e)) from e
+    raise cli.InputError(str(e)) from e
   except Exception as e:  # pylint: disable=broad-except
-    raise InputError(f'cannot restore the generator from {source}: {_first_line(e)}') from e
+    raise cli.InputError(f'cannot restore the generator from {source}: {cli.first_line(e)}') from e
 
   def fill(x, m, key):  # windows at the model's size, a fixed batch split over the devices
     return inpaint.inpaint(nets, params, jax.device_put(x, batch_sharding),
@@ -250,11 +239,6 @@ def inpaint_main() -> None:
   print(f'{summary.line(output_dir)}; mode={mode} ({nfe} network evaluations each)')
   if summary.failed:
     sys.exit(2)
-
-
-def _first_line(e: BaseException) -> str:
-  text = str(e).strip()
-  return text.splitlines()[0] if text else type(e).__name__
 
 
 if __name__ == '__main__':

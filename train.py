@@ -6,13 +6,11 @@ A second invocation with the same --workdir continues from the latest checkpoint
 Bad input (a config that cannot work, a missing dataset, a damaged checkpoint) is reported
 as one `error: ...` line on stderr with exit status 2, as in the other CLIs.
 """
-import os
-import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
-from ddgan_jax.platform import runtime
+from ddgan_jax.platform import cli, runtime
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Training configuration file.',
                                           lock_config=True)
@@ -32,9 +30,7 @@ flags.mark_flags_as_required(['config', 'workdir'])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-  if not flags.FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)  # Orbax logs every save step at INFO.
+  cli.quiet()
   from ddgan_jax.platform import distributed  # pylint: disable=g-import-not-at-top
   from ddgan_jax.train import nonfinite  # pylint: disable=g-import-not-at-top
   try:
@@ -49,8 +45,7 @@ def main(argv):
     train_lib.train_and_evaluate(config, _WORKDIR.value)
   except (ValueError, OSError, nonfinite.NonFiniteError) as e:
     # ConfigError, CheckpointError, SetupError, missing files, a non-finite stop: one line.
-    print(f"error: {' '.join(str(e).split()) or type(e).__name__}", file=sys.stderr)
-    sys.exit(2)
+    cli.fail(cli.one_line(e))
 
 
 if __name__ == '__main__':

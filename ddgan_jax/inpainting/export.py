@@ -21,6 +21,8 @@ from typing import Sequence
 
 import jax
 
+from ddgan_jax.platform import cli
+
 
 def export(workdir: str, output_dir: str, step: int | None = None,
            with_discriminator: bool = False) -> str:
@@ -67,8 +69,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
       out = export(fv.workdir, fv.output_dir, fv.step, fv.with_discriminator)
   except (OSError, ValueError) as e:
-    print(f"error: {' '.join(str(e).split())}", file=sys.stderr)
-    sys.exit(2)
+    cli.fail(cli.one_line(e))
   print(f'wrote {out}')
 
 

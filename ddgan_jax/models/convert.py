@@ -31,6 +31,7 @@ from flax import traverse_util
 
 from ddgan_jax.models import discriminator as disc_lib
 from ddgan_jax.models import generator as gen_lib
+from ddgan_jax.platform import cli
 
 StateDict = dict[str, np.ndarray]
 Params = dict[str, Any]
@@ -334,9 +335,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     out = checkpointing.save_inference_checkpoint(os.path.abspath(fv.output_dir),
                                                   ema_params=params, config=config)
   except (OSError, ValueError, KeyError, ImportError) as e:
-    message = ' '.join(str(e).split())  # one line, even for the converter's key listings
-    print(f'error: {message}', file=sys.stderr)
-    sys.exit(2)
+    cli.fail(cli.one_line(e))  # one line, even for the converter's key listings
   print(f'Converted {len(state_dict)} tensors ({n:,} parameters) from {fv.checkpoint}; '
         f'wrote {out}')
 

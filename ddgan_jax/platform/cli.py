@@ -1,0 +1,44 @@
+"""What the command lines share (train.py, sample.py, evaluate.py, the export and the converter).
+
+Bad input to a command is one `error: <message>` line on stderr and exit status 2, with no
+traceback: `fail(message)`. Library work done for a command raises `InputError` where the
+command must report it that way (and nothing else); the command catches it and calls `fail`.
+`first_line` and `one_line` shorten an exception's message to that line.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import NoReturn
+
+
+class InputError(ValueError):
+  """Bad input to a command: reported as one `error: <message>` line, exit status 2."""
+
+
+def fail(message: str) -> NoReturn:
+  """Prints `error: <message>` on stderr and exits with status 2."""
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(2)
+
+
+def first_line(e: BaseException) -> str:
+  """The first line of an exception's message (the summary that checkpoint and file errors put
+  first), or its type's name when it has none."""
+  text = str(e).strip()
+  return text.splitlines()[0] if text else type(e).__name__
+
+
+def one_line(e: BaseException) -> str:
+  """An exception's whole message on one line (whitespace runs joined by one space), or its
+  type's name when it has none."""
+  return ' '.join(str(e).split()) or type(e).__name__
+
+
+def quiet() -> None:
+  """Library logs down to warnings (unless --verbosity was given: Orbax logs every checkpoint
+  step at INFO) and TensorFlow's C++ logs to errors; call before JAX or TensorFlow start."""
+  from absl import flags, logging  # pylint: disable=g-import-not-at-top
+  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
