@@ -111,7 +111,7 @@ class Inpainter:
     model = networks.load_model(source, step=step)
     self.config, self.nets, self.params = model.config, model.nets, model.params
     self.source, self.step = source, model.step
-    self.modes = ('conditional', 'repaint') if self.nets.inpaint else ('repaint',)
+    self.modes = inpaint_lib.MODES if self.nets.inpaint else ('repaint',)
     self._warm = set()
     self._lock = threading.Lock()  # one computation on the device at a time
 

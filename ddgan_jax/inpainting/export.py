@@ -46,6 +46,7 @@ def export(workdir: str, output_dir: str, step: int | None = None,
 
 def main(argv: Sequence[str] | None = None) -> None:
   from absl import flags  # pylint: disable=import-outside-toplevel
+  from ddgan_jax.inpainting import inpaint  # pylint: disable=import-outside-toplevel
   fv = flags.FlagValues()
   flags.DEFINE_string('workdir', None, 'Training workdir (or checkpoint directory).', flag_values=fv)
   flags.DEFINE_string('output_dir', None, 'Where to write the inference checkpoint.', flag_values=fv)
@@ -55,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> None:
   flags.DEFINE_enum('format', 'orbax', ['orbax', 'stablehlo'], 'orbax: an inference checkpoint; '
                     'stablehlo: the inpaint function for jax alone (jax.export).', flag_values=fv)
   flags.DEFINE_integer('batch_size', 1, 'stablehlo: images per call (fixed).', flag_values=fv)
-  flags.DEFINE_enum('mode', None, ['conditional', 'repaint'], 'stablehlo: sampler (default: '
+  flags.DEFINE_enum('mode', None, list(inpaint.MODES), 'stablehlo: sampler (default: '
                     'conditional for a mask-conditional model).', flag_values=fv)
   flags.DEFINE_list('platforms', ['cpu'], 'stablehlo: platforms to lower for (cpu, cuda, tpu).',
                     flag_values=fv)
