@@ -94,6 +94,9 @@ def _activate(script: str) -> Any:
         fv[name] = flag
     return module
   before = set(fv)
+  # The script imports ddgan_jax/commands/<script>, which registers the flags: import it anew
+  # (after `release_flags`, the flags are gone but the module would still be imported).
+  sys.modules.pop(f'ddgan_jax.commands.{script[:-3]}', None)
   spec = importlib.util.spec_from_file_location(f'cli_{script[:-3]}', REPO / script)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)

@@ -210,6 +210,15 @@ def load_images(data_cfg: Any, split: str, num_images: int, batch_size: int = 32
 ALL_FAMILIES = masks_lib.EVAL_FAMILIES + heldout_masks.HELDOUT_FAMILIES
 
 
+def expand_families(names: Sequence[str] | None) -> list[str]:
+  """Family names as evaluate.py's --families gives them: none means RePaint's six
+  (masks.EVAL_FAMILIES), and 'heldout' the held-out shapes (heldout_masks.HELDOUT_FAMILIES)."""
+  expanded = []
+  for name in names or masks_lib.EVAL_FAMILIES:
+    expanded += list(heldout_masks.HELDOUT_FAMILIES) if name == 'heldout' else [name]
+  return expanded
+
+
 @functools.partial(jax.jit, static_argnums=(0, 2, 3))
 def _family_masks(family: str, key: jax.Array, batch: int, size: int,
                   offset: jax.Array) -> jax.Array:

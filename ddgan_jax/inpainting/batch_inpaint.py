@@ -4,6 +4,10 @@ bad file.
   jobs = batch_inpaint.pair('photos/', 'masks/')          # masks matched by file stem
   summary = batch_inpaint.run(fill, jobs, 'out/', size=32, channels=3, key=key)
 
+or, from a checkpoint, all of `sample.py inpaint` after its flags:
+
+  summary, line = batch_inpaint.inpaint_files('runs/fm', 'photos/', 'masks/', 'out/')
+
 For each image, in name order: if `out/<stem>.png` exists it is skipped without being read (so a
 stopped run resumes where it stopped and runs no network for what it already wrote); otherwise
 the image and its hole are read (`mask_io`: a mask file of either polarity, a generated mask
@@ -19,12 +23,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jax
 import numpy as np
 
 from ddgan_jax.inpainting import hires, mask_io
+from ddgan_jax.inpainting import inpaint as inpaint_lib
+from ddgan_jax.models import networks
+from ddgan_jax.platform import cli, sharding
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,3 +244,69 @@ def check_options(options: Options) -> None:
   if options.batch_size < 1:
     raise ValueError(f'batch_size must be positive, got {options.batch_size}.')
 
+
+def inpaint_files(source: str, image: str, mask: str | None, output_dir: str, *,
+                  step: int | None = None, mode: str | None = None, resample: int = 1,
+                  seed: int = 0, options: Options = Options(),
+                  setup: Callable[[int], None] | None = None) -> tuple[Summary, str]:
+  """`sample.py inpaint`: the images of `image` (a file or folder) filled by the checkpoint at
+  `source` into `output_dir` (see the module doc), the masks from `mask` (a file, a folder or
+  None) or `options.mask_type`.
+
+  The options are checked and the files paired before anything starts, then `setup(batch)`
+  (the command's device setup, before JAX starts) is called with the batch size it runs
+  (`options.batch_size`, at most one per image); the model's config is read and `mode`
+  (default: conditional for a mask-conditional model, else repaint) and `resample` checked
+  against it before its weights are restored and the images filled.
+
+  Returns:
+    (the Summary, its line for the user: the counts, the mode and its network evaluations).
+  Raises:
+    cli.InputError: bad options or files, or an unusable checkpoint; nothing is written.
+  """
+  output_dir = os.path.abspath(output_dir)
+  try:  # files listed and paired before JAX starts, so this fails fast
+    check_options(options)
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+      raise ValueError(f'--output_dir {output_dir} exists and is not a folder.')
+    jobs = pair(image, mask)
+  except (ValueError, OSError) as e:
+    raise cli.InputError(cli.first_line(e)) from e
+  batch = min(options.batch_size, len(jobs))
+  if setup:
+    setup(batch)
+
+  # The model's facts from the checkpoint's config, then its weights.
+  try:
+    model = networks.load_model(source, step=step, weights=False)  # weights once all fits
+  except FileNotFoundError as e:
+    raise cli.InputError(str(e)) from e
+  except Exception as e:  # pylint: disable=broad-except
+    raise cli.InputError(f'cannot read the checkpoint config in {source}: '
+                         f'{cli.first_line(e)}') from e
+  nets = model.nets
+  mode = mode or ('conditional' if nets.inpaint else 'repaint')
+  try:
+    inpaint_lib.check_inputs(nets, nets.image_shape(1), nets.image_shape(1)[:3] + (1,), mode,
+                             resample)
+  except ValueError as e:
+    raise cli.InputError(str(e)) from e
+  params_sharding, batch_sharding = sharding.local_batch_shardings(batch)
+  try:
+    params = model.restore(params_sharding).params
+  except ValueError as e:
+    raise cli.InputError(str(e)) from e
+  except Exception as e:  # pylint: disable=broad-except
+    raise cli.InputError(f'cannot restore the generator from {source}: '
+                         f'{cli.first_line(e)}') from e
+
+  def fill(x, m, key):  # windows at the model's size, a fixed batch split over the devices
+    return inpaint_lib.inpaint(nets, params, jax.device_put(x, batch_sharding),
+                               jax.device_put(m, batch_sharding), key, mode=mode,
+                               resample=resample)
+
+  summary = run(fill, jobs, output_dir, size=nets.image_size, channels=nets.num_channels,
+                key=jax.random.PRNGKey(seed),
+                options=dataclasses.replace(options, batch_size=batch))
+  nfe = inpaint_lib.num_function_evaluations(nets, mode, resample)
+  return summary, f'{summary.line(output_dir)}; mode={mode} ({nfe} network evaluations each)'

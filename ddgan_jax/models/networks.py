@@ -1,21 +1,26 @@
 """The generator/discriminator pair and diffusion schedule a config describes, and their apply fns.
 
 Shared by training, sampling, inpainting and checkpoint conversion so every entry point builds
-exactly the same networks from a config.
+exactly the same networks from a config. `load_model` is the one way to load a checkpoint's
+model (its config, networks and EMA generator); `sample_grid` is the work of `sample.py`.
 """
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from ddgan_jax import config_checks, models
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.core import diffusion
+from ddgan_jax.data import visualize
+from ddgan_jax.platform import cli, sharding as sharding_lib
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -196,3 +201,24 @@ def make_sampler(nets: Networks, num_images: int,
     return diffusion.sample(nets.schedule, denoise, key, shape, nets.nz)
 
   return jax.jit(sample_fn, out_shardings=sharding)
+
+
+def sample_grid(path: str, output: str | None = None, *, num_images: int = 64, seed: int = 0,
+                step: int | None = None) -> tuple[str, int]:
+  """`sample.py`: a PNG grid of `num_images` unconditional samples of a checkpoint's EMA
+  generator, split over this process's devices (`sharding.local_batch_shardings`).
+
+  Writes to `output` (default: <path>/samples.png); returns (that file, the network
+  evaluations per sample). Raises cli.InputError (the one `error:` line of sample.py) when the
+  model cannot be loaded.
+  """
+  params_sharding, batch_sharding = sharding_lib.local_batch_shardings(num_images)
+  try:
+    model = load_model(path, step=step, sharding=params_sharding)
+  except (FileNotFoundError, ValueError) as e:
+    raise cli.InputError(str(e)) from e
+  output = output or os.path.join(os.path.abspath(path), 'samples.png')
+  sampler = make_sampler(model.nets, num_images, batch_sharding)
+  samples = sampler(model.params, jax.random.PRNGKey(seed))
+  visualize.save_grid(np.asarray(samples), output)
+  return output, model.nets.num_timesteps

@@ -3,13 +3,14 @@
 Bad input to a command is one `error: <message>` line on stderr and exit status 2, with no
 traceback: `fail(message)`. Library work done for a command raises `InputError` where the
 command must report it that way (and nothing else); the command catches it and calls `fail`.
-`first_line` and `one_line` shorten an exception's message to that line.
+`first_line` and `one_line` shorten an exception's message to that line, and `run` starts a
+command with its usage text.
 """
 from __future__ import annotations
 
 import os
 import sys
-from typing import NoReturn
+from typing import Callable, NoReturn
 
 
 class InputError(ValueError):
@@ -42,3 +43,21 @@ def quiet() -> None:
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
+
+
+def run(main: Callable[[list[str]], None], usage: str) -> None:
+  """absl's `app.run(main)` for a command whose flags and `main` live in a module of the
+  package, run by a script at the repository root or an installed command's launcher.
+
+  absl's --help prints the `__main__` module's docstring and the flags that module defines:
+  the launcher gets `usage` as its docstring (a script imports the command's docstring as its
+  own), and the command module's flags are filed as the program's own, so --help and
+  --helpfull read as they did when the scripts defined them.
+  """
+  from absl import app, flags  # pylint: disable=g-import-not-at-top
+  launcher = sys.modules['__main__']
+  if not getattr(launcher, '__doc__', None):
+    launcher.__doc__ = usage
+  by_module = flags.FLAGS.flags_by_module_dict()
+  by_module.setdefault(sys.argv[0], []).extend(by_module.pop(main.__module__, []))
+  app.run(main)
