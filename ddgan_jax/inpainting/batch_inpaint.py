@@ -112,11 +112,6 @@ def _say(line: str) -> None:
   tqdm.write(line, file=sys.stderr)
 
 
-def _first_line(e: BaseException) -> str:
-  text = ' '.join(str(e).split())
-  return text or type(e).__name__
-
-
 def load(job: Job, index: int, *, size: int, channels: int, options: Options, key: jax.Array,
          warned: set) -> tuple[np.ndarray, np.ndarray]:
   """(uint8 image [H, W, C], hole bool [H, W]) of one job; ValueError/OSError if unusable."""
@@ -182,7 +177,7 @@ def run(fill: Any, jobs: Sequence[Job], output_dir: str, *, size: int, channels:
              else not progress, dynamic_ncols=True)
 
   def fail(path: str, e: BaseException) -> None:
-    message = _first_line(e)
+    message = cli.one_line(e)
     message = message if path in message else f'{path}: {message}'
     summary.failed.append((path, message))
     _say(f'error: {message}')
