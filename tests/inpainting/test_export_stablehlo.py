@@ -64,3 +64,14 @@ def test_exported_inpainter_runs_with_jax_alone(tmp_path):
 
   with pytest.raises(ValueError, match='already holds'):  # nothing is overwritten
     export_stablehlo.export(ckpt, str(out), batch_size=BATCH)
+
+
+def test_export_cli_answers_help_and_bad_flags_without_a_traceback(capsys):
+  export.main(['export', '--help'])
+  out = capsys.readouterr().out
+  assert 'usage: python -m ddgan_jax.inpainting.export' in out and 'with_discriminator' in out
+  with pytest.raises(SystemExit) as e:
+    export.main(['export', '--workdir=w'])  # --output_dir missing
+  err = capsys.readouterr().err
+  assert e.value.code == 2 and err.startswith('error: ') and 'output_dir' in err
+  assert len(err.strip().splitlines()) == 1
