@@ -16,6 +16,7 @@ instead of a failed restore (whose pending reads would print tracebacks from Orb
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 from typing import Any
@@ -134,7 +135,13 @@ def save_inference_checkpoint(directory: str, *, ema_params: Any,
       raise FileExistsError(f'{directory} already holds a checkpoint at step {step}; '
                             'choose another --output_dir.')
     manager.save(step, args=ocp.args.Composite(**items), force=True)
-  return os.path.join(directory, str(step))
+  step_dir = os.path.join(directory, str(step))
+  # Orbax writes the absolute path into its commit markers; an export is meant to be moved (the
+  # shipped model lives in the repository), so they say no more than that the commit succeeded.
+  for marker in glob.glob(os.path.join(step_dir, '**', 'commit_success.txt'), recursive=True):
+    with open(marker, 'w') as f:
+      f.write('Checkpoint commit was successful')
+  return step_dir
 
 
 def resolve_checkpoint(path: str, step: int | None = None) -> tuple[str, int]:

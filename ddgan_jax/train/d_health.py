@@ -51,10 +51,17 @@ class Monitor:
   min_r1: float = 1e-5
   streak: int = 0
 
+  def reason(self, gap: float | None, r1: float | None) -> str | None:
+    """Why D counts as at chance with this logit gap and R1 (None: not logged), else None.
+    NaN counts as at chance."""
+    if gap is not None and not gap >= self.min_logit_gap:
+      return f'gap < {self.min_logit_gap:g}'
+    if r1 is not None and not r1 >= self.min_r1:
+      return f'R1 < {self.min_r1:g}, a flat D'
+    return None
+
   def at_chance(self, scalars: Mapping[str, float]) -> bool:
-    gap, r1 = _gap(scalars), scalars.get('r1')
-    flat = r1 is not None and not r1 >= self.min_r1
-    return flat or (gap is not None and not gap >= self.min_logit_gap)  # NaN counts as at chance
+    return self.reason(_gap(scalars), scalars.get('r1')) is not None
 
   @classmethod
   def from_config(cls, train: Mapping) -> 'Monitor':
@@ -86,7 +93,7 @@ def _gap(scalars: Mapping[str, float]) -> float | None:
 
 def summarize_run(workdir: str) -> str:
   """`summarize` of a training workdir's metrics.jsonl, with its config's threshold."""
-  records, section = [], {}
+  records, train = [], {}
   path = os.path.join(workdir, 'metrics.jsonl')
   if os.path.exists(path):
     with open(path) as f:
@@ -94,9 +101,9 @@ def summarize_run(workdir: str) -> str:
   config_path = os.path.join(workdir, 'config.json')
   if os.path.exists(config_path):
     with open(config_path) as f:
-      section = json.load(f).get('train', {}).get('d_health', {})
-  return summarize(records, float(section.get('min_logit_gap', Monitor.min_logit_gap)),
-                   min_r1=float(section.get('min_r1', Monitor.min_r1)))
+      train = json.load(f).get('train', {})
+  monitor = Monitor.from_config(train)
+  return summarize(records, monitor.min_logit_gap, min_r1=monitor.min_r1)
 
 
 def summarize(records: list[dict], min_logit_gap: float = 0.1, last: int = 3,
@@ -115,12 +122,9 @@ def summarize(records: list[dict], min_logit_gap: float = 0.1, last: int = 3,
   acc = 0.5 * (mean('d_acc_real') + mean('d_acc_fake'))
   best = gap if math.isnan(clean_gap) else max(gap, clean_gap)
   r1 = mean('r1')
-  if not best >= min_logit_gap:
-    verdict = f'AT CHANCE (gap < {min_logit_gap:g}): G learns from its other terms only'
-  elif not (math.isnan(r1) or r1 >= min_r1):
-    verdict = f'AT CHANCE (R1 < {min_r1:g}, a flat D): G learns from its other terms only'
-  else:
-    verdict = f'informative (gap >= {min_logit_gap:g}, R1 >= {min_r1:g})'
+  reason = Monitor(min_logit_gap, min_r1=min_r1).reason(best, None if math.isnan(r1) else r1)
+  verdict = (f'AT CHANCE ({reason}): G learns from its other terms only' if reason else
+             f'informative (gap >= {min_logit_gap:g}, R1 >= {min_r1:g})')
 
   steps = f"steps {records[0]['step']}-{records[-1]['step']}" if len(records) > 1 else \
       f"step {records[0]['step']}"

@@ -1,5 +1,7 @@
 """train.init_from: a conditional generator started from an unconditional checkpoint computes
 exactly what the unconditional one did at step 0."""
+import pathlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -133,6 +135,8 @@ def test_export_with_discriminator_takes_d_from_the_training_state(tmp_path, tin
   ckpt.close()
   out = export.export(str(tmp_path / 'run'), str(tmp_path / 'exported'), with_discriminator=True)
   got = finetune.load_pretrained_discriminator(out, state.params_d)
+  markers = list(pathlib.Path(out).rglob('commit_success.txt'))  # relocatable: no tmp_path
+  assert markers and not any(str(tmp_path) in m.read_text() for m in markers)
   for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(state.params_d)):
     np.testing.assert_array_equal(a, b)
   no_d = checkpointing.save_inference_checkpoint(str(tmp_path / 'no_d'), ema_params=state.ema_g,
