@@ -24,12 +24,8 @@ if str(REPO_ROOT) not in sys.path:
 
 
 def _reference_dir() -> pathlib.Path:
-  """DDGAN_REFERENCE_DIR if set, else ../shared/reference if present, else the copy in tests/."""
-  if 'DDGAN_REFERENCE_DIR' in os.environ:
-    path = pathlib.Path(os.environ['DDGAN_REFERENCE_DIR'])
-  else:
-    shared = REPO_ROOT.parent / 'shared' / 'reference'
-    path = shared if (shared / 'parity_tiny_a.npz').is_file() else REPO_ROOT / 'tests' / 'reference'
+  """DDGAN_REFERENCE_DIR if set (a folder with more official parity files), else tests/reference."""
+  path = pathlib.Path(os.environ.get('DDGAN_REFERENCE_DIR', REPO_ROOT / 'tests' / 'reference'))
   if not path.is_dir():
     raise RuntimeError(
         f'Official reference files not found at {path}: set DDGAN_REFERENCE_DIR to the folder '
