@@ -85,18 +85,35 @@ def check_config(config: Any) -> None:
   Checks names (dataset, crop, discriminator, condition fill, schedule, mask mixture), ranges
   (T, betas, sizes, rates, weights) and the fits between values (resolution vs the depth of
   `model.ch_mult` and of the discriminator). Batch vs devices needs the mesh:
-  `sharding.check_batch_size`.
+  `sharding.check_batch_size`. One checker per section, in this order; the first bad value
+  raises.
   """
-  # data
+  size = _check_data(config)
+  _check_model(config, size)
+  _check_diffusion(config)
+  if 'optim' in config:  # optim and train are optional in inference checkpoints' configs
+    _check_optim(config)
+  if 'train' in config:
+    _check_train(config)
+  if _get(config, 'inpaint.enabled', False):
+    _check_inpaint(config)
+
+
+def _check_data(config: Any) -> int:
+  """The `data` section; returns data.image_size."""
   _choice(config, 'data.dataset', names.DATASET_NAMES)
   if _get(config, 'data.dataset') == 'folder' and not _get(config, 'data.folder', ''):
     raise ConfigError("data.dataset='folder' needs data.folder=<a folder of images>.")
   size = _int(config, 'data.image_size', 1)
   _int(config, 'data.num_channels', 1)
   _choice(config, 'data.crop', names.CROP_MODES, default='resize')
-  _choice(config, 'model.compute_dtype', COMPUTE_DTYPES, default='float32')
+  return size
 
-  # model: the generator halves the resolution len(ch_mult) - 1 times.
+
+def _check_model(config: Any, size: int) -> None:
+  """The `model` section, and its fit with data.image_size (`size`): the generator halves the
+  resolution len(ch_mult) - 1 times, the discriminator DISC_DOWNSAMPLINGS[disc] times."""
+  _choice(config, 'model.compute_dtype', COMPUTE_DTYPES, default='float32')
   _int(config, 'model.nf', 1)
   ch_mult = _get(config, 'model.ch_mult')
   if (not isinstance(ch_mult, (tuple, list)) or not ch_mult
@@ -120,42 +137,45 @@ def check_config(config: Any) -> None:
   _int(config, 'model.ngf', 1)
   _int(config, 'model.t_emb_dim', 1)
 
-  # diffusion
+
+def _check_diffusion(config: Any) -> None:
   _int(config, 'diffusion.num_timesteps', 1, MAX_TIMESTEPS)
   beta_min = _float(config, 'diffusion.beta_min', 0.0, strict_lo=True)
   beta_max = _float(config, 'diffusion.beta_max', 0.0, strict_lo=True)
   if beta_max < beta_min:
     raise ConfigError(f'diffusion.beta_max={beta_max} must be >= diffusion.beta_min={beta_min}.')
 
-  # optim and train (optional in inference checkpoints' configs)
-  if 'optim' in config:
-    _float(config, 'optim.lr_g', 0.0, strict_lo=True)
-    _float(config, 'optim.lr_d', 0.0, strict_lo=True)
-    _float(config, 'optim.ema_decay', 0.0, 1.0)
-    _float(config, 'optim.r1_gamma', 0.0)
-    _int(config, 'optim.lazy_reg', 0)
-    _choice(config, 'optim.schedule', SCHEDULES, default='cosine')
-    _int(config, 'optim.g_frozen_steps', 0, default=0)
-    _float(config, 'optim.clean_weight', 0.0, default=0.0)
-    d_augment = _get(config, 'optim.d_augment', '')
-    try:
-      augment.parse_policy(str(d_augment))
-    except ValueError as e:
-      raise ConfigError(f'optim.d_augment={d_augment!r}: {e}') from None
-  if 'train' in config:
-    _int(config, 'train.batch_size', 1)
-    if _int(config, 'train.num_steps', default=-1) <= 0:
-      _float(config, 'train.num_epochs', 0.0, strict_lo=True)
-    _int(config, 'train.log_every', 1, default=1)
-    _int(config, 'train.ckpt_every', 1, default=1)
-    check_nonfinite(config['train'])
-    _float(config, 'train.d_health.min_logit_gap', default=0.1)
-    _int(config, 'train.d_health.windows', 0, default=3)
-    _float(config, 'train.d_health.min_r1', 0.0, default=1e-5)
 
-  # inpaint
-  if not _get(config, 'inpaint.enabled', False):
-    return
+def _check_optim(config: Any) -> None:
+  _float(config, 'optim.lr_g', 0.0, strict_lo=True)
+  _float(config, 'optim.lr_d', 0.0, strict_lo=True)
+  _float(config, 'optim.ema_decay', 0.0, 1.0)
+  _float(config, 'optim.r1_gamma', 0.0)
+  _int(config, 'optim.lazy_reg', 0)
+  _choice(config, 'optim.schedule', SCHEDULES, default='cosine')
+  _int(config, 'optim.g_frozen_steps', 0, default=0)
+  _float(config, 'optim.clean_weight', 0.0, default=0.0)
+  d_augment = _get(config, 'optim.d_augment', '')
+  try:
+    augment.parse_policy(str(d_augment))
+  except ValueError as e:
+    raise ConfigError(f'optim.d_augment={d_augment!r}: {e}') from None
+
+
+def _check_train(config: Any) -> None:
+  _int(config, 'train.batch_size', 1)
+  if _int(config, 'train.num_steps', default=-1) <= 0:
+    _float(config, 'train.num_epochs', 0.0, strict_lo=True)
+  _int(config, 'train.log_every', 1, default=1)
+  _int(config, 'train.ckpt_every', 1, default=1)
+  check_nonfinite(config['train'])
+  _float(config, 'train.d_health.min_logit_gap', default=0.1)
+  _int(config, 'train.d_health.windows', 0, default=3)
+  _float(config, 'train.d_health.min_r1', 0.0, default=1e-5)
+
+
+def _check_inpaint(config: Any) -> None:
+  """The `inpaint` section of a mask-conditional model (inpaint.enabled)."""
   _choice(config, 'inpaint.cond_fill', losses.COND_FILLS, default='zeros')
   _float(config, 'inpaint.p_uncond', 0.0, 1.0, default=0.0)
   _float(config, 'inpaint.rec_weight', 0.0, default=0.0)
