@@ -3,13 +3,13 @@
 Modules never see a ConfigDict: the factories read the fields and pass explicit keyword
 arguments (see configs/default.py for the fields).
 
-The room of the networks: the Flax modules (`layers`, `conv`, `generator`, `discriminator`,
-which import nothing outside this package), the generator/discriminator pair and schedule a
-config describes, restored from a checkpoint or not (`networks`), the official PyTorch
-weights mapped onto ours (`convert`, `python -m ddgan_jax.models.convert`) and LPIPS as a
-distance (`perceptual`, the `eval` extra). It may import core/, checkpoints/ and
-config_checks (and so data/ and platform/ below them); training, inference and evaluation
-sit above it.
+The room of the networks: the Flax modules (`layers`, the NCSN++ `blocks` built from them,
+`conv`, `generator`, `discriminator`, which import nothing outside this package), the
+generator/discriminator pair and schedule a config describes, restored from a checkpoint or
+not (`networks`), the official PyTorch weights mapped onto ours (`convert`,
+`python -m ddgan_jax.models.convert`) and LPIPS as a distance (`perceptual`, the `eval`
+extra). It may import core/, checkpoints/ and config_checks (and so data/ and platform/ below
+them); training, inference and evaluation sit above it.
 """
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ddgan_jax.models import layers
+from ddgan_jax.models import blocks, layers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,17 +183,17 @@ class NCSNppGenerator(nn.Module):
       return layers.conv3x3(entry.out_ch, init_scale=scale, name=entry.name)
     if entry.kind == 'resblock':
       # static_argnums counts the module as 0: (x, temb, zemb, train) -> train is 4.
-      block = nn.remat(layers.ResnetBlockBigGAN, static_argnums=(4,)) if self.remat else \
-          layers.ResnetBlockBigGAN
+      block = nn.remat(blocks.ResnetBlockBigGAN, static_argnums=(4,)) if self.remat else \
+          blocks.ResnetBlockBigGAN
       return block(
           out_ch=entry.out_ch, up=entry.up, down=entry.down, dropout=self.dropout,
           fir=self.fir, fir_kernel=tuple(self.fir_kernel), skip_rescale=self.skip_rescale,
           init_scale=0.0, name=entry.name)
     if entry.kind == 'attn':
-      block = nn.remat(layers.AttnBlock) if self.remat else layers.AttnBlock
+      block = nn.remat(blocks.AttnBlock) if self.remat else blocks.AttnBlock
       return block(skip_rescale=self.skip_rescale, init_scale=0.0, name=entry.name)
     if entry.kind == 'pyramid_down':
-      return layers.Downsample(entry.out_ch, fir_kernel=tuple(self.fir_kernel), name=entry.name)
+      return blocks.Downsample(entry.out_ch, fir_kernel=tuple(self.fir_kernel), name=entry.name)
     if entry.kind == 'groupnorm':
       return layers.GroupNorm(layers.num_groups_for(entry.in_ch), name=entry.name)
     raise ValueError(f'Unknown plan entry kind {entry.kind!r}.')
