@@ -64,8 +64,8 @@ demo: install data
 	$(PY) evaluate.py --workdir=$(DEMO)/workdir --output_dir=$(DEMO)/eval_heldout --num_images=128 \
 	  --batch_size=64 --cpu_devices=2 --families=heldout --methods=conditional,telea,navier_stokes,biharmonic
 	$(PY) sample.py --workdir=$(DEMO)/workdir --output=$(DEMO)/unconditional_samples.png
-	@$(PY) -c "import json,sys; from ddgan_jax.evaluation import evaluation as e; from ddgan_jax.train import d_health as h; \
-	  [print(e.format_summary(json.load(open(f'$(DEMO)/{d}/results.json')))) for d in ('eval', 'eval_heldout')]; \
+	@$(PY) -c "import json,sys; from ddgan_jax.evaluation import report as r; from ddgan_jax.train import d_health as h; \
+	  [print(r.format_summary(json.load(open(f'$(DEMO)/{d}/results.json')))) for d in ('eval', 'eval_heldout')]; \
 	  print(h.summarize_run('$(DEMO)/workdir'))"
 	@echo "Outputs: $(DEMO)/workdir (checkpoints, TensorBoard: tensorboard --logdir=$(DEMO)/workdir/tensorboard),"
 	@echo "  $(DEMO)/eval and $(DEMO)/eval_heldout (results.md, results.json, grid_<family>.png),"

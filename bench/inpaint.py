@@ -105,12 +105,12 @@ def main(_):
         nfe_fewer_than_repaint=round(REPAINT_SCHEDULE_NFE / nfe, 1))), flush=True)
 
   if _CLASSICAL.value:
-    from ddgan_jax.evaluation import evaluation  # pylint: disable=g-import-not-at-top
+    from ddgan_jax.evaluation import baselines  # pylint: disable=g-import-not-at-top
     np_images = inpaint.float_to_uint8(np.asarray(images))
     np_masks = np.asarray(holes)
-    for method in evaluation.CLASSICAL:
+    for method in baselines.CLASSICAL:
       seconds = _median_seconds(
-          lambda m=method: evaluation.classical_inpaint(m, np_images, np_masks), _REPS.value)
+          lambda m=method: baselines.classical_inpaint(m, np_images, np_masks), _REPS.value)
       print(json.dumps(dict(common, bench='inpaint', method=method, nfe=0,
                             ms_per_call=round(seconds * 1e3, 2),
                             ms_per_image=round(seconds * 1e3 / batch, 3),

@@ -54,21 +54,22 @@ def main(argv):
   cli.quiet()
   runtime.setup(cpu_devices=_CPU_DEVICES.value, compilation_cache=_COMPILATION_CACHE.value,
                 batch_size=_BATCH.value)
-  # After the flags are checked and the devices set: importing it imports JAX.
+  # After the flags are checked and the devices set: importing these imports JAX.
   from ddgan_jax.evaluation import evaluation  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.evaluation import families, report  # pylint: disable=g-import-not-at-top
 
   overrides = dict(dataset='folder', folder=_FOLDER.value) if _FOLDER.value else None
   try:
-    report = evaluation.evaluate(
+    results = evaluation.evaluate(
         _WORKDIR.value or _CHECKPOINT.value, _OUTPUT.value, split=_SPLIT.value,
         num_images=_NUM.value, batch_size=_BATCH.value,
-        families=evaluation.expand_families(_FAMILIES.value), methods=_METHODS.value,
+        families=families.expand_families(_FAMILIES.value), methods=_METHODS.value,
         seed=_SEED.value, step=_STEP.value, grid_images=_GRID.value, data_overrides=overrides,
         diversity_samples=_DIVERSITY.value, diversity_images=_DIVERSITY_IMAGES.value,
         realism_images=_REALISM.value)
   except (FileNotFoundError, ValueError) as e:
     cli.fail(cli.first_line(e))
-  print(evaluation.format_markdown(report))
+  print(report.format_markdown(results))
   print(f'wrote results.md, results.json and grids to {os.path.abspath(_OUTPUT.value)}')
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ddgan_jax.data import heldout_masks as H, masks as M
-from ddgan_jax.evaluation import evaluation
+from ddgan_jax.evaluation import families
 
 KEY = jax.random.PRNGKey(0)
 RATIOS = {'columns': (0.5, 0.5), 'grid': (0.4375, 0.4375), 'checker': (0.5, 0.5),
@@ -30,8 +30,8 @@ def test_heldout_family(family):
 def test_unknown_family_and_evaluation_names():
   with pytest.raises(ValueError, match='held-out mask family'):
     H.heldout_masks('wide', KEY, 2, 32)
-  assert evaluation.ALL_FAMILIES[:6] == M.EVAL_FAMILIES
+  assert families.ALL_FAMILIES[:6] == M.EVAL_FAMILIES
   assert set(H.HELDOUT_FAMILIES).isdisjoint(M.TRAIN_GENERATORS + M.EVAL_FAMILIES)
-  masks64 = evaluation.family_masks('ring', 0, 70, 32)
+  masks64 = families.family_masks('ring', 0, 70, 32)
   assert masks64.shape == (70, 32, 32, 1)
-  np.testing.assert_array_equal(masks64[:64], evaluation.family_masks('ring', 0, 64, 32))
+  np.testing.assert_array_equal(masks64[:64], families.family_masks('ring', 0, 64, 32))

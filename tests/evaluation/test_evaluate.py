@@ -1,4 +1,5 @@
-"""Inpainting evaluation: metrics against references, baselines, the runner end to end."""
+"""Inpainting evaluation: metrics against references, baselines, methods, families, the runner
+and its report end to end."""
 import json
 import os
 
@@ -10,7 +11,9 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from configs import tiny_inpaint
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.data import masks
-from ddgan_jax.evaluation import evaluation
+from ddgan_jax.evaluation import baselines, evaluation, methods, metrics
+from ddgan_jax.evaluation import families as families_lib
+from ddgan_jax.evaluation import report as report_lib
 from ddgan_jax.models import networks
 
 
@@ -25,28 +28,28 @@ def _images(seed, shape=(3, 24, 20, 3)):
 
 def test_psnr_matches_skimage():
   a, b = _images(0), _images(1)
-  ours = evaluation.psnr(a, b)
+  ours = metrics.psnr(a, b)
   ref = [peak_signal_noise_ratio(x.astype(np.float64), y.astype(np.float64), data_range=1.0)
          for x, y in zip(a, b)]
   np.testing.assert_allclose(ours, ref, rtol=1e-6)
-  assert np.isinf(evaluation.psnr(a, a)).all()
+  assert np.isinf(metrics.psnr(a, a)).all()
 
 
 @pytest.mark.parametrize('channels', [1, 3])
 def test_ssim_matches_skimage(channels):
   a = _images(2, (3, 24, 20, channels))
   b = np.clip(a + 0.1 * np.random.default_rng(3).normal(size=a.shape), 0, 1).astype(np.float32)
-  ours = np.asarray(evaluation.ssim(a, b))
+  ours = np.asarray(metrics.ssim(a, b))
   ref = [structural_similarity(x.astype(np.float64), y.astype(np.float64), channel_axis=-1,
                                data_range=1.0, gaussian_weights=True, sigma=1.5,
                                use_sample_covariance=False) for x, y in zip(a, b)]
   np.testing.assert_allclose(ours, ref, atol=2e-5)
   assert 0.0 < ours.min() and ours.max() < 0.99  # Not trivially 1.
-  np.testing.assert_allclose(np.asarray(evaluation.ssim(a, a)), 1.0, atol=1e-5)
+  np.testing.assert_allclose(np.asarray(metrics.ssim(a, a)), 1.0, atol=1e-5)
 
 
 def test_lpips_is_zero_for_identical_and_positive_for_different_images():
-  lpips = evaluation.LPIPS()
+  lpips = metrics.LPIPS()
   a = _images(4, (2, 16, 16, 3)) * 2 - 1  # Upsampled to 64 px inside.
   b = _images(5, (2, 16, 16, 3)) * 2 - 1
   same, diff = lpips(a, a), lpips(a, b)
@@ -59,14 +62,14 @@ def test_lpips_is_zero_for_identical_and_positive_for_different_images():
   assert gray.shape == (2,) and np.all(gray > 0)
 
 
-@pytest.mark.parametrize('method', evaluation.CLASSICAL)
+@pytest.mark.parametrize('method', baselines.CLASSICAL)
 def test_classical_baselines_fill_holes_and_keep_known_pixels(method):
   rng = np.random.default_rng(7)
   # A smooth horizontal ramp: every classical method should get the holes roughly right.
   ramp = np.linspace(0, 255, 16)[None, None, :, None] * np.ones((2, 16, 1, 3))
   images = np.clip(ramp + rng.normal(0, 1, ramp.shape), 0, 255).astype(np.uint8)
   holes = np.asarray(masks.eval_masks('narrow', jax.random.PRNGKey(0), 2, 16)) > 0
-  out = evaluation.classical_inpaint(method, images, holes)
+  out = baselines.classical_inpaint(method, images, holes)
   assert out.dtype == np.uint8 and out.shape == images.shape
   known = np.broadcast_to(~holes, images.shape)
   np.testing.assert_array_equal(out[known], images[known])
@@ -76,18 +79,18 @@ def test_classical_baselines_fill_holes_and_keep_known_pixels(method):
 
 
 def test_parse_method():
-  assert evaluation.parse_method('repaint_r5') == evaluation.Method('repaint_r5', 'model', 'repaint', 5)
-  assert evaluation.parse_method('conditional').mode == 'conditional'
+  assert methods.parse_method('repaint_r5') == methods.Method('repaint_r5', 'model', 'repaint', 5)
+  assert methods.parse_method('conditional').mode == 'conditional'
   for bad in ('repaint_r0', 'repaint', 'lama'):
     with pytest.raises(ValueError, match='unknown method'):
-      evaluation.parse_method(bad)
+      methods.parse_method(bad)
 
 
 def test_masks_do_not_depend_on_the_number_of_images():
-  a = evaluation.family_masks('wide', 0, 5, 16, chunk=4)
-  b = evaluation.family_masks('wide', 0, 12, 16, chunk=8)
+  a = families_lib.family_masks('wide', 0, 5, 16, chunk=4)
+  b = families_lib.family_masks('wide', 0, 12, 16, chunk=8)
   np.testing.assert_array_equal(a, b[:5])
-  assert not np.array_equal(a, evaluation.family_masks('wide', 1, 5, 16))
+  assert not np.array_equal(a, families_lib.family_masks('wide', 1, 5, 16))
 
 
 # ------------------------------------------------------------------ end to end
@@ -109,7 +112,7 @@ def test_evaluate_end_to_end(tiny_checkpoint, tmp_path):
   report = evaluation.evaluate(tiny_checkpoint, str(out), split='validation', num_images=10,
                                batch_size=8, families=families, progress=False,
                                realism_images=12, realism_cache_dir=str(tmp_path / 'cache'))
-  expected_methods = list(evaluation.DEFAULT_METHODS)
+  expected_methods = list(methods.DEFAULT_METHODS)
   assert len(expected_methods) == 6
   model_methods = ['conditional', 'repaint_r1', 'repaint_r5']
   all_rows = report['results']
@@ -163,7 +166,7 @@ def test_evaluate_end_to_end(tiny_checkpoint, tmp_path):
                                        for l in uncond_rows)
   assert 'KID×10³ ↓ | FID ↓ | precision ↑ | recall ↑' in table
   summary_rows = [l for l in lines if l.startswith(('| wide', '| sr2')) and l.count('|') == 6]
-  assert len(summary_rows) == 2 and evaluation.format_summary(saved) in table
+  assert len(summary_rows) == 2 and report_lib.format_summary(saved) in table
   for r in rows:  # Diversity: model methods only; the sampler's noise makes fills differ.
     if r['nfe']:
       assert 0 < r['diversity'] < 1, r
@@ -191,5 +194,5 @@ def test_evaluate_rejects_conditional_for_unconditional_models(tmp_path, tiny_co
   with pytest.raises(ValueError, match='mask-conditional'):
     evaluation.evaluate(path, str(tmp_path / 'out'), methods=['conditional'], num_images=2,
                         progress=False)
-  assert evaluation.default_methods(False) == tuple(m for m in evaluation.DEFAULT_METHODS
-                                                    if m != 'conditional')
+  assert methods.default_methods(False) == tuple(m for m in methods.DEFAULT_METHODS
+                                                 if m != 'conditional')

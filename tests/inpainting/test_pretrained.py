@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ddgan_jax.checkpoints import checkpointing
-from ddgan_jax.evaluation import evaluation
+from ddgan_jax.evaluation import baselines, evaluation, families, metrics
 from ddgan_jax.inpainting import inpaint
 
 PRETRAINED = pathlib.Path(__file__).resolve().parents[2] / 'pretrained' / 'fashion_mnist_inpaint'
@@ -42,17 +42,17 @@ def test_shipped_model_carries_its_trained_discriminator():
 @pytest.mark.parametrize('family', ['narrow', 'half', 'ring'])
 def test_shipped_model_fills_holes_better_than_the_classical_methods(shipped, family):
   fn, nets, images = shipped
-  holes = evaluation.family_masks(family, 0, len(images), nets.image_size)
+  holes = families.family_masks(family, 0, len(images), nets.image_size)
   images_u8 = inpaint.float_to_uint8(images)
   out_u8, nfe = inpaint.inpaint_uint8(fn, images_u8, holes, jax.random.PRNGKey(0))
   assert nfe == 2
   known = np.broadcast_to(holes == 0, out_u8.shape)
   np.testing.assert_array_equal(out_u8[known], images_u8[known])
   assert np.any(out_u8[~known] != 0)
-  lpips = evaluation.LPIPS()
+  lpips = metrics.LPIPS()
   model = lpips(inpaint.uint8_to_float(out_u8), images).mean()
-  classical = {m: lpips(inpaint.uint8_to_float(evaluation.classical_inpaint(m, images_u8, holes)),
-                        images).mean() for m in evaluation.CLASSICAL}
+  classical = {m: lpips(inpaint.uint8_to_float(baselines.classical_inpaint(m, images_u8, holes)),
+                        images).mean() for m in baselines.CLASSICAL}
   print(family, f'model {model:.4f}', {k: round(v, 4) for k, v in classical.items()})
   assert model < min(classical.values()), (family, model, classical)
 
