@@ -53,7 +53,7 @@ def main(_):
   runtime.setup(cpu_devices=_CPU_DEVICES.value, compilation_cache=_CACHE.value, batch_size=batch)
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from ddgan_jax.data import masks  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.data import eval_masks  # pylint: disable=g-import-not-at-top
   from ddgan_jax.evaluation import machine  # pylint: disable=g-import-not-at-top
   from ddgan_jax.inpainting import inpaint  # pylint: disable=g-import-not-at-top
   from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
@@ -64,7 +64,7 @@ def main(_):
   params_sharding, batch_sharding = sharding.local_batch_shardings(batch)
   params = jax.jit(nets.init_generator)(jax.random.PRNGKey(0))
   images = jax.random.uniform(jax.random.PRNGKey(1), nets.image_shape(batch), minval=-1, maxval=1)
-  holes = masks.eval_masks('wide', jax.random.PRNGKey(2), batch, nets.image_size)
+  holes = eval_masks.eval_masks('wide', jax.random.PRNGKey(2), batch, nets.image_size)
   key = jax.random.PRNGKey(3)
   info = machine.describe()
   common = dict(config=os.path.basename(config_flags.get_config_filename(flags.FLAGS['config'])),

@@ -18,12 +18,12 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from ddgan_jax.data import masks  # noqa: E402
+from ddgan_jax.data import training_masks  # noqa: E402
 
 
 def _parse_mixture(text: str) -> tuple[tuple[str, float], ...]:
   if not text:
-    return tuple(masks.DEFAULT_TRAIN_MIXTURE.items())
+    return tuple(training_masks.DEFAULT_TRAIN_MIXTURE.items())
   pairs = []
   for item in text.split(','):
     name, _, weight = item.partition('=')
@@ -39,8 +39,8 @@ def main() -> None:
   parser.add_argument('--mixture', default='', help='name=weight,... (default: DEFAULT_TRAIN_MIXTURE)')
   args = parser.parse_args()
   mixture = _parse_mixture(args.mixture)
-  masks.validate_train_mixture(mixture)
-  fn = jax.jit(masks.sample_training_masks, static_argnums=(1, 2, 3))
+  training_masks.validate_train_mixture(mixture)
+  fn = jax.jit(training_masks.sample_training_masks, static_argnums=(1, 2, 3))
   key = jax.random.key(0)
   per_s, compile_s = {}, {}
   for size in (int(s) for s in args.sizes.split(',')):

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from ddgan_jax.core import augment, losses
-from ddgan_jax.data import masks, names
+from ddgan_jax.data import names, training_masks
 
 SCHEDULES = ('cosine', 'constant')
 COMPUTE_DTYPES = ('float32', 'bfloat16')  # networks.Networks.compute_dtype
@@ -184,6 +184,6 @@ def _check_inpaint(config: Any) -> None:
   mixture = _get(config, 'inpaint.mask_mixture', None)
   if mixture is not None:
     try:
-      masks.validate_train_mixture(dict(mixture))
+      training_masks.validate_train_mixture(dict(mixture))
     except ValueError as e:
       raise ConfigError(f"inpaint.mask_mixture: {str(e).removeprefix('mask mixture: ')}") from None

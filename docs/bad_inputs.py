@@ -312,7 +312,7 @@ def _case(name, boundary, what, run, expect, out=True, unchanged=None) -> Case:
 
 
 def _cases() -> list[Case]:
-  from ddgan_jax.data import masks  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.data import eval_masks  # pylint: disable=g-import-not-at-top
   from ddgan_jax.inpainting import export, inpaint  # pylint: disable=g-import-not-at-top
   from ddgan_jax.models import convert  # pylint: disable=g-import-not-at-top
   zeros = lambda *s, dtype=np.float32: np.zeros(s, dtype)
@@ -479,8 +479,8 @@ def _cases() -> list[Case]:
             lambda ctx: api(lambda: inpaint.inpaint(
                 ctx.uncond_nets, None, zeros(1, SIZE, SIZE, 3), zeros(1, SIZE, SIZE, 1),
                 jax.random.PRNGKey(0))), 'needs a mask-conditional model', out=False),
-      _case('api_unknown_mask_family', 'API', '`masks.eval_masks("stars", ...)`',
-            lambda ctx: api(lambda: masks.eval_masks('stars', jax.random.PRNGKey(0), 2, SIZE)),
+      _case('api_unknown_mask_family', 'API', '`eval_masks.eval_masks("stars", ...)`',
+            lambda ctx: api(lambda: eval_masks.eval_masks('stars', jax.random.PRNGKey(0), 2, SIZE)),
             "unknown evaluation mask family 'stars'", out=False),
   ]
 

@@ -28,9 +28,9 @@ def _load():
 
 
 def _training_masks(config, key, batch, size):
-  from ddgan_jax.data import masks  # pylint: disable=g-import-not-at-top
-  return masks.sample_training_masks(key, batch, size, dict(config.inpaint.mask_mixture),
-                                     float(config.inpaint.p_uncond))
+  from ddgan_jax.data import training_masks  # pylint: disable=g-import-not-at-top
+  return training_masks.sample_training_masks(key, batch, size,
+                                              dict(config.inpaint.mask_mixture), float(config.inpaint.p_uncond))
 
 
 def stats() -> None:

@@ -50,7 +50,7 @@ import sys
 from absl import app, flags
 
 from ddgan_jax import app as app_lib
-from ddgan_jax.data import heldout_masks, masks
+from ddgan_jax.data import eval_masks
 from ddgan_jax.inpainting import batch_inpaint, hires, inpaint, mask_io
 from ddgan_jax.models import networks
 from ddgan_jax.platform import cli, runtime
@@ -66,7 +66,7 @@ _IMAGE = flags.DEFINE_string('image', None, 'inpaint: image file or folder.')
 _MASK = flags.DEFINE_string('mask', None, 'inpaint: mask file or folder (default white = missing).')
 _MASK_TYPE = flags.DEFINE_enum(
     'mask_type', None,
-    list(masks.EVAL_FAMILIES + masks.TRAIN_GENERATORS + heldout_masks.HELDOUT_FAMILIES),
+    list(eval_masks.MASK_FAMILIES),
     'inpaint: generated masks instead of --mask.')
 _OUTPUT_DIR = flags.DEFINE_string('output_dir', None, 'inpaint: folder for the results.')
 _MODE = flags.DEFINE_enum('mode', None, list(inpaint.MODES),

@@ -3,7 +3,8 @@
 For checking that a model generalises beyond both the training mixture (masks.TRAIN_GENERATORS)
 and the evaluation families it is usually reported on (masks.EVAL_FAMILIES). Same conventions
 as `masks` (1 = missing, [B, S, S, 1] float32, mask b depends only on (key, index_offset + b));
-lengths scale with the image size.
+lengths scale with the image size. `eval_masks.family_masks` draws these and every other family
+by name.
 
 * columns  every second column missing (odd indices): `line` turned by 90 degrees.
 * grid     a lattice of 1/32-wide lines every 1/8 of the side (both directions).
@@ -16,8 +17,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-
-from ddgan_jax.data import masks
 
 Array = jax.Array
 HELDOUT_FAMILIES: tuple[str, ...] = ('columns', 'grid', 'checker', 'ellipses', 'ring', 'corner')
@@ -80,12 +79,3 @@ def heldout_masks(family: str, key: Array, batch_size: int, image_size: int,
                      f'{", ".join(HELDOUT_FAMILIES)}')
   return jax.vmap(lambda i: _one(family, jax.random.fold_in(key, i), image_size))(
       jnp.arange(batch_size) + index_offset)
-
-
-def family_masks(family: str, key: Array, batch_size: int, image_size: int,
-                 index_offset: int | Array = 0) -> Array:
-  """Masks of any evaluation family, RePaint's six (masks.EVAL_FAMILIES) or a held-out one,
-  [B, S, S, 1] float32: the one dispatcher by family name."""
-  if family in HELDOUT_FAMILIES:
-    return heldout_masks(family, key, batch_size, image_size, index_offset=index_offset)
-  return masks.eval_masks(family, key, batch_size, image_size, index_offset=index_offset)

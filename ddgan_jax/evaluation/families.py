@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ddgan_jax.data import heldout_masks
+from ddgan_jax.data import eval_masks, heldout_masks
 from ddgan_jax.data import masks as masks_lib
 
 ALL_FAMILIES = masks_lib.EVAL_FAMILIES + heldout_masks.HELDOUT_FAMILIES
@@ -40,7 +40,7 @@ def check_families(names: Sequence[str]) -> None:
 @functools.partial(jax.jit, static_argnums=(0, 2, 3))
 def _family_masks(family: str, key: jax.Array, batch: int, size: int,
                   offset: jax.Array) -> jax.Array:
-  return heldout_masks.family_masks(family, key, batch, size, index_offset=offset)
+  return eval_masks.family_masks(family, key, batch, size, index_offset=offset)
 
 
 def family_masks(family: str, seed: int, num_images: int, image_size: int,

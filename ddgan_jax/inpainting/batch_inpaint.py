@@ -96,11 +96,8 @@ def pair(image_path: str, mask_path: str | None) -> list[Job]:
 def family_hole(family: str, key: jax.Array, size: int, shape: tuple[int, int]) -> np.ndarray:
   """bool [H, W] of a generated mask family drawn at the model's size, scaled to `shape`."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
-  from ddgan_jax.data import heldout_masks, masks  # pylint: disable=g-import-not-at-top
-  if family in masks.EVAL_FAMILIES + heldout_masks.HELDOUT_FAMILIES:
-    drawn = heldout_masks.family_masks(family, key, 1, size)
-  else:
-    drawn = masks.sample_training_masks(key, 1, size, ((family, 1.0),), 0.0)
+  from ddgan_jax.data import eval_masks  # pylint: disable=g-import-not-at-top
+  drawn = eval_masks.family_masks(family, key, 1, size)
   hole = np.asarray(drawn[0, ..., 0]) > 0.5
   if hole.shape != tuple(shape):
     hole = np.asarray(Image.fromarray(hole).resize(shape[::-1], Image.Resampling.NEAREST))

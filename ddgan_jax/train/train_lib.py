@@ -147,11 +147,11 @@ def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.Conf
   d_augment = augment.make_augment(augment.parse_policy(str(optim.get('d_augment', ''))))
   mask_sampler = None
   if nets.inpaint:
-    from ddgan_jax.data import masks  # pylint: disable=g-import-not-at-top
+    from ddgan_jax.data import training_masks  # pylint: disable=g-import-not-at-top
     mixture = dict(config.inpaint.mask_mixture)
-    masks.validate_train_mixture(mixture)
+    training_masks.validate_train_mixture(mixture)
     p_uncond = float(config.inpaint.p_uncond)
-    mask_sampler = lambda key, batch: masks.sample_training_masks(
+    mask_sampler = lambda key, batch: training_masks.sample_training_masks(
         key, batch, nets.image_size, mixture, p_uncond)
   draw = lambda k, images: losses.draw(k, images.shape, nets.nz, nets.num_timesteps)
   step_keys = lambda base_key, step: jax.random.split(jax.random.fold_in(base_key, step), 3)

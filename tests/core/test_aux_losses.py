@@ -9,7 +9,7 @@ import pytest
 
 from configs import tiny_inpaint
 from ddgan_jax.core import losses
-from ddgan_jax.data import masks
+from ddgan_jax.data import training_masks
 from ddgan_jax.models import networks
 from ddgan_jax.train import train_lib
 
@@ -30,7 +30,7 @@ def test_reconstruction_l1_matches_float64_and_skips_unconditional_samples():
   k1, k2, k3 = jax.random.split(jax.random.PRNGKey(0), 3)
   x0 = np.asarray(jax.random.uniform(k1, (4, 8, 8, 3), minval=-1, maxval=1), np.float64)
   pred = np.asarray(jax.random.uniform(k2, (4, 8, 8, 3), minval=-1, maxval=1), np.float64)
-  m = np.asarray(masks.sample_training_masks(k3, 4, 8, (('box', 1.0),)), np.float64)
+  m = np.asarray(training_masks.sample_training_masks(k3, 4, 8, (('box', 1.0),)), np.float64)
   m[3] = 1.0  # an unconditional sample
   w = m[:3]
   want = (np.abs(pred[:3] - x0[:3]).mean(-1, keepdims=True) * w).sum() / w.sum()
@@ -48,7 +48,7 @@ def tiny_setup():
   kg, kd, kx, km, kdr = jax.random.split(jax.random.PRNGKey(1), 5)
   params_g, params_d = nets.init_generator(kg), nets.init_discriminator(kd)
   x0 = jax.random.uniform(kx, nets.image_shape(4), minval=-1, maxval=1)
-  m = masks.sample_training_masks(km, 4, nets.image_size, (('medium', 1.0),))
+  m = training_masks.sample_training_masks(km, 4, nets.image_size, (('medium', 1.0),))
   draws = losses.draw(kdr, x0.shape, nets.nz, nets.num_timesteps)
   kw = dict(apply_g=nets.apply_g, apply_d=nets.apply_d, schedule=nets.schedule, mask=m)
   return params_g, params_d, x0, draws, kw

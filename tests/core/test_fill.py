@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ddgan_jax.core import fill
-from ddgan_jax.data import masks
+from ddgan_jax.data import training_masks
 
 
 def _harmonic_reference(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
@@ -33,7 +33,7 @@ def _harmonic_reference(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
 def batch():
   k1, k2 = jax.random.split(jax.random.PRNGKey(0))
   images = jax.random.uniform(k1, (6, 16, 16, 2), minval=-1.0, maxval=1.0)
-  m = masks.sample_training_masks(k2, 6, 16, (('medium', 1.0), ('box', 1.0), ('noise', 1.0)))
+  m = training_masks.sample_training_masks(k2, 6, 16, (('medium', 1.0), ('box', 1.0), ('noise', 1.0)))
   return np.asarray(images), np.asarray(m)
 
 

@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from ddgan_jax.data import heldout_masks as H, masks as M
+from ddgan_jax.data import eval_masks as E, heldout_masks as H, masks as M
 from ddgan_jax.evaluation import families
 
 KEY = jax.random.PRNGKey(0)
@@ -24,7 +24,7 @@ def test_heldout_family(family):
   np.testing.assert_array_equal(m[8:], tail)
   for name in M.EVAL_FAMILIES:  # none of RePaint's six
     assert not any(np.array_equal(a, b) for a in m
-                   for b in np.asarray(M.eval_masks(name, KEY, 16, 32)))
+                   for b in np.asarray(E.eval_masks(name, KEY, 16, 32)))
 
 
 def test_unknown_family_and_evaluation_names():

@@ -1,13 +1,15 @@
-"""Inpainting masks: training generators, evaluation families, hole-ratio buckets."""
+"""Inpainting masks: training generators (training_masks), evaluation families (eval_masks),
+hole-ratio buckets (masks)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddgan_jax.data import masks as M
+from ddgan_jax.data import eval_masks as E, heldout_masks as H, masks as M
+from ddgan_jax.data import training_masks as T
 
 # One jitted entry point per function so repeated static arguments hit the cache.
-_train_jit = jax.jit(M.sample_training_masks, static_argnums=(1, 2, 3))
+_train_jit = jax.jit(T.sample_training_masks, static_argnums=(1, 2, 3))
 
 
 def _train(key, batch, size, mixture, p_uncond=0.0, index_offset=0):
@@ -15,7 +17,7 @@ def _train(key, batch, size, mixture, p_uncond=0.0, index_offset=0):
   return _train_jit(key, batch, size, mixture, jnp.float32(p_uncond), jnp.int32(index_offset))
 
 
-_eval = jax.jit(M.eval_masks, static_argnums=(0, 2, 3))
+_eval = jax.jit(E.eval_masks, static_argnums=(0, 2, 3))
 
 KEY = jax.random.key(0)
 KEY2 = jax.random.key(1)
@@ -33,7 +35,7 @@ def _check_binary(m, batch, size):
 
 
 # ------------------------------------------------------------------ training generators
-DEFAULT = tuple(M.DEFAULT_TRAIN_MIXTURE.items())
+DEFAULT = tuple(T.DEFAULT_TRAIN_MIXTURE.items())
 
 
 @pytest.fixture(scope='module')
@@ -47,15 +49,15 @@ def batches_64():
 def default_vmapped():
   """The default mixture, B = 64 at 64 px, vmapped over 4 keys under jit -> [4, 64, 64, 64, 1]."""
   keys = jnp.stack([KEY, KEY2, jax.random.key(2), jax.random.key(3)])
-  return np.asarray(jax.jit(jax.vmap(lambda k: M.sample_training_masks(k, 64, 64, DEFAULT)))(keys))
+  return np.asarray(jax.jit(jax.vmap(lambda k: T.sample_training_masks(k, 64, 64, DEFAULT)))(keys))
 
 
 @pytest.fixture(scope='module')
 def helpers_32():
   """Single-mask helpers vmapped under jit over fold_in(KEY, i), i < 3, at 32 px."""
-  fns = {p: (lambda k, p=p: M.lama_stroke_mask(k, 32, p)) for p in M.STROKE_PRESETS}
-  fns.update(box=lambda k: M.box_mask(k, 32), brush=lambda k: M.brush_mask(k, 32),
-             noise=lambda k: M.noise_mask(k, 32))
+  fns = {p: (lambda k, p=p: T.lama_stroke_mask(k, 32, p)) for p in T.STROKE_PRESETS}
+  fns.update(box=lambda k: T.box_mask(k, 32), brush=lambda k: T.brush_mask(k, 32),
+             noise=lambda k: T.noise_mask(k, 32))
   keys = jax.vmap(lambda i: jax.random.fold_in(KEY, i))(jnp.arange(3))
   out = jax.jit(lambda ks: {n: jax.vmap(f)(ks) for n, f in fns.items()})(keys)
   return {n: np.asarray(v) for n, v in out.items()}
@@ -156,7 +158,7 @@ def test_hole_ratio_bucket_against_numpy():
 @pytest.fixture(scope='module')
 def eval_vmapped():
   """Every family, B = 6 at 32 px, vmapped over keys (0, 1) under one jit."""
-  fn = jax.jit(jax.vmap(lambda k: {f: M.eval_masks(f, k, 6, 32) for f in M.EVAL_FAMILIES}))
+  fn = jax.jit(jax.vmap(lambda k: {f: E.eval_masks(f, k, 6, 32) for f in M.EVAL_FAMILIES}))
   keys = jnp.stack([KEY, KEY2])
   return fn, keys, {f: np.asarray(v) for f, v in fn(keys).items()}
 
@@ -200,7 +202,7 @@ def test_fixed_families_exact(size):
 
 
 def test_expand_256_is_central_64_square():
-  m = np.asarray(M.expand_mask(256))[..., 0]
+  m = np.asarray(E.expand_mask(256))[..., 0]
   assert (m == 0).sum() == 64 * 64
   assert np.all(m[96:160, 96:160] == 0)
 
@@ -213,7 +215,7 @@ def test_half_exact():
   for side, sl in sides.items():
     ref = np.zeros((size, size), np.float32)
     ref[sl] = 1
-    np.testing.assert_array_equal(np.asarray(M.half_mask(side, size))[..., 0], ref)
+    np.testing.assert_array_equal(np.asarray(E.half_mask(side, size))[..., 0], ref)
     patterns.append(ref)
   got = np.asarray(_eval('half', KEY, 16, size))[..., 0]
   np.testing.assert_allclose(M.hole_ratio(got[..., None]), 0.5)
@@ -225,36 +227,49 @@ def test_half_exact():
   assert len(seen) >= 3, seen  # the key picks the side
 
 
+def test_family_masks_draws_every_family_by_name():
+  """The one dispatcher by name: a RePaint family, a training generator alone (a one-name
+  mixture, no unconditional masks) and a held-out shape; an unknown name lists them all."""
+  assert E.MASK_FAMILIES == M.EVAL_FAMILIES + M.TRAIN_GENERATORS + H.HELDOUT_FAMILIES
+  offset = jnp.int32(3)
+  for name, want in (('line', E.eval_masks('line', KEY, 2, 16, index_offset=offset)),
+                     ('box', T.sample_training_masks(KEY, 2, 16, (('box', 1.0),), 0.0, offset)),
+                     ('ring', H.heldout_masks('ring', KEY, 2, 16, index_offset=offset))):
+    np.testing.assert_array_equal(E.family_masks(name, KEY, 2, 16, index_offset=offset), want)
+  with pytest.raises(ValueError, match="unknown mask family 'stars'; allowed: wide, .*, corner$"):
+    E.family_masks('stars', KEY, 2, 16)
+
+
 # ---------------------------------------------------------------------- validation
 @pytest.mark.parametrize('bad', list(M.EVAL_FAMILIES) + ['foo', 'Thick'])
 def test_mixture_rejects_eval_and_unknown_names(bad):
   with pytest.raises(ValueError, match='allowed training names: thick, medium, thin, box, brush'):
-    M.validate_train_mixture({'medium': 1.0, bad: 1.0})
+    T.validate_train_mixture({'medium': 1.0, bad: 1.0})
   with pytest.raises(ValueError):
-    M.sample_training_masks(KEY, 2, 16, {bad: 1.0})
+    T.sample_training_masks(KEY, 2, 16, {bad: 1.0})
 
 
 def test_mixture_rejects_bad_weights():
   for bad in ({'box': -1.0}, {'box': 0.0}, {}, {'box': float('nan')}):
     with pytest.raises(ValueError):
-      M.validate_train_mixture(bad)
+      T.validate_train_mixture(bad)
   with pytest.raises(ValueError):
-    M.sample_training_masks(KEY, 2, 16, {'box': 1.0}, p_uncond=1.5)
+    T.sample_training_masks(KEY, 2, 16, {'box': 1.0}, p_uncond=1.5)
   with pytest.raises(ValueError):
-    M.eval_masks('box', KEY, 2, 16)
+    E.eval_masks('box', KEY, 2, 16)
 
 
 def test_mixture_accepts_mapping_pairs_and_configdict():
-  names, probs = M.validate_train_mixture({'medium': 1, 'box': 3, 'thin': 0})
+  names, probs = T.validate_train_mixture({'medium': 1, 'box': 3, 'thin': 0})
   assert names == ('medium', 'box') and probs == (0.25, 0.75)
-  assert M.validate_train_mixture((('medium', 1), ('box', 3))) == (names, probs)
+  assert T.validate_train_mixture((('medium', 1), ('box', 3))) == (names, probs)
   ml_collections = pytest.importorskip('ml_collections')
   cd = ml_collections.ConfigDict(dict(medium=1.0, box=3.0))
-  assert dict(zip(*M.validate_train_mixture(cd))) == dict(zip(names, probs))
+  assert dict(zip(*T.validate_train_mixture(cd))) == dict(zip(names, probs))
 
 
 def test_default_mixture_keeps_eval_families_unseen():
-  names, _ = M.validate_train_mixture(M.DEFAULT_TRAIN_MIXTURE)
+  names, _ = T.validate_train_mixture(T.DEFAULT_TRAIN_MIXTURE)
   assert set(names) <= set(M.TRAIN_GENERATORS)
   assert not set(names) & set(M.EVAL_EQUIVALENT)
   assert not set(names) & set(M.EVAL_FAMILIES)
@@ -272,12 +287,12 @@ def test_p_uncond(default_vmapped):
 
 
 def test_make_training_mask_sampler():
-  sampler = M.make_training_mask_sampler(4, 16, {'box': 1.0}, p_uncond=0.0)
+  sampler = T.make_training_mask_sampler(4, 16, {'box': 1.0}, p_uncond=0.0)
   a = sampler(KEY)
   _check_binary(a, 4, 16)
   np.testing.assert_array_equal(a, sampler(KEY))
   with pytest.raises(ValueError):
-    M.make_training_mask_sampler(4, 32, {'half': 1.0})
+    T.make_training_mask_sampler(4, 32, {'half': 1.0})
 
 
 def test_noise_masks_cells_and_hole_ratios():
@@ -287,7 +302,7 @@ def test_noise_masks_cells_and_hole_ratios():
   assert np.all(cells.min(axis=(2, 4)) == cells.max(axis=(2, 4)))  # constant on 8x8 cells
   m32 = np.asarray(_train(KEY, 256, 32, _single('noise')))
   r = np.asarray(M.hole_ratio(m32))
-  assert r.min() > M.NOISE_MIN_P - 0.08 and r.max() < M.NOISE_MAX_P + 0.08, (r.min(), r.max())
+  assert r.min() > T.NOISE_MIN_P - 0.08 and r.max() < T.NOISE_MAX_P + 0.08, (r.min(), r.max())
   assert r.max() - r.min() > 0.4  # p varies per mask
   # In a mixture, noise masks appear with their weight; the other generators keep their masks.
   mixed = np.asarray(_train(KEY, 64, 32, (('box', 1.0), ('noise', 1.0))))

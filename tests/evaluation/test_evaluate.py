@@ -10,7 +10,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from configs import tiny_inpaint
 from ddgan_jax.checkpoints import checkpointing
-from ddgan_jax.data import masks
+from ddgan_jax.data import eval_masks
 from ddgan_jax.evaluation import baselines, evaluation, methods, metrics
 from ddgan_jax.evaluation import families as families_lib
 from ddgan_jax.evaluation import report as report_lib
@@ -68,7 +68,7 @@ def test_classical_baselines_fill_holes_and_keep_known_pixels(method):
   # A smooth horizontal ramp: every classical method should get the holes roughly right.
   ramp = np.linspace(0, 255, 16)[None, None, :, None] * np.ones((2, 16, 1, 3))
   images = np.clip(ramp + rng.normal(0, 1, ramp.shape), 0, 255).astype(np.uint8)
-  holes = np.asarray(masks.eval_masks('narrow', jax.random.PRNGKey(0), 2, 16)) > 0
+  holes = np.asarray(eval_masks.eval_masks('narrow', jax.random.PRNGKey(0), 2, 16)) > 0
   out = baselines.classical_inpaint(method, images, holes)
   assert out.dtype == np.uint8 and out.shape == images.shape
   known = np.broadcast_to(~holes, images.shape)

@@ -11,7 +11,7 @@ import pytest
 
 from configs import tiny_inpaint
 from ddgan_jax.checkpoints import checkpointing
-from ddgan_jax.data import masks
+from ddgan_jax.data import eval_masks
 from ddgan_jax.inpainting import export, export_stablehlo, inpaint
 from ddgan_jax.models import networks
 
@@ -45,7 +45,7 @@ def test_exported_inpainter_runs_with_jax_alone(tmp_path):
 
   images = np.asarray(jax.random.uniform(jax.random.PRNGKey(1), (BATCH, SIZE, SIZE, 3),
                                          minval=-1.0, maxval=1.0))
-  holes = np.asarray(masks.eval_masks('wide', jax.random.PRNGKey(2), BATCH, SIZE), np.float32)
+  holes = np.asarray(eval_masks.eval_masks('wide', jax.random.PRNGKey(2), BATCH, SIZE), np.float32)
   np.savez(tmp_path / 'inputs.npz', images=images, masks=holes)
   env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'XLA_FLAGS')}
   res = subprocess.run([sys.executable, '-c', LOADER, str(out), str(tmp_path / 'inputs.npz'),

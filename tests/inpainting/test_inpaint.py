@@ -8,7 +8,7 @@ from PIL import Image
 
 from configs import tiny, tiny_inpaint
 from ddgan_jax.checkpoints import checkpointing
-from ddgan_jax.data import masks
+from ddgan_jax.data import eval_masks
 from ddgan_jax.inpainting import inpaint
 from ddgan_jax.models import networks
 from ddgan_jax.platform import sharding
@@ -48,7 +48,7 @@ def uncond_model():
 def data(batch=BATCH, family='wide', seed=0):
   images = jax.random.uniform(jax.random.PRNGKey(seed), (batch, SIZE, SIZE, CHANNELS),
                               minval=-1.0, maxval=1.0)
-  return np.asarray(images), np.asarray(masks.eval_masks(family, jax.random.PRNGKey(seed), batch, SIZE))
+  return np.asarray(images), np.asarray(eval_masks.eval_masks(family, jax.random.PRNGKey(seed), batch, SIZE))
 
 
 # ------------------------------------------------------------------ exactness
@@ -72,7 +72,7 @@ def test_known_pixels_survive_the_png_round_trip(cond_model, tmp_path):
   nets, params = cond_model
   rng = np.random.default_rng(0)
   images_u8 = rng.integers(0, 256, (BATCH, SIZE, SIZE, CHANNELS), dtype=np.uint8)
-  holes = np.asarray(masks.eval_masks('wide', jax.random.PRNGKey(4), BATCH, SIZE)) > 0
+  holes = np.asarray(eval_masks.eval_masks('wide', jax.random.PRNGKey(4), BATCH, SIZE)) > 0
   run = lambda x, m, k: inpaint.inpaint(nets, params, x, m, k, mode='conditional')
   out_u8, nfe = inpaint.inpaint_uint8(run, images_u8, holes, jax.random.PRNGKey(5))
   assert out_u8.dtype == np.uint8 and nfe == nets.num_timesteps
@@ -133,7 +133,7 @@ def test_repaint_feeds_known_pixels_from_q_of_the_image(uncond_model):
   rec = recording(nets)
   batch = 8
   images = np.full((batch, SIZE, SIZE, CHANNELS), 0.8, np.float32)
-  holes = np.asarray(masks.eval_masks('half', jax.random.PRNGKey(0), batch, SIZE))
+  holes = np.asarray(eval_masks.eval_masks('half', jax.random.PRNGKey(0), batch, SIZE))
   out, _ = inpaint.inpaint(rec, params, images, holes, jax.random.PRNGKey(1), mode='repaint',
                            resample=2)
   out.block_until_ready()
@@ -300,7 +300,7 @@ def test_trained_conditional_model_fills_holes_better_than_mean_colour(tmp_path)
       config.data, batch_size=64, split='validation', num_examples=64)])
   assert images.shape == (64, SIZE, SIZE, CHANNELS)
   for family in ('narrow', 'line'):
-    holes = np.asarray(masks.eval_masks(family, jax.random.PRNGKey(1), len(images), SIZE))
+    holes = np.asarray(eval_masks.eval_masks(family, jax.random.PRNGKey(1), len(images), SIZE))
     samples = [np.asarray(fn(images, holes, jax.random.PRNGKey(s))[0]) for s in range(8)]
     model = hole_mse(np.mean(samples, axis=0), images, holes)
     baseline = hole_mse(mean_colour_fill(images, holes), images, holes)

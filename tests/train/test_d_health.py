@@ -10,7 +10,7 @@ import pytest
 
 from configs import tiny_inpaint
 from ddgan_jax.core import augment, diffusion, losses
-from ddgan_jax.data import masks
+from ddgan_jax.data import training_masks
 from ddgan_jax.models import networks
 from ddgan_jax.train import d_health, train_lib
 
@@ -88,7 +88,7 @@ def tiny():
   nets = networks.build_networks(config)
   kg, kd, kx, km, kdr = jax.random.split(jax.random.PRNGKey(1), 5)
   x0 = jax.random.uniform(kx, nets.image_shape(4), minval=-1, maxval=1)
-  m = masks.sample_training_masks(km, 4, nets.image_size, (('medium', 1.0),))
+  m = training_masks.sample_training_masks(km, 4, nets.image_size, (('medium', 1.0),))
   kw = dict(apply_g=nets.apply_g, apply_d=nets.apply_d, schedule=nets.schedule, mask=m)
   return (jax.jit(nets.init_generator)(kg), jax.jit(nets.init_discriminator)(kd), x0,
           losses.draw(kdr, x0.shape, nets.nz, nets.num_timesteps), kw)

@@ -10,7 +10,7 @@ import pytest
 from configs import tiny
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.core import losses
-from ddgan_jax.data import masks
+from ddgan_jax.data import eval_masks
 from ddgan_jax.models import networks
 from ddgan_jax.platform import sharding
 from ddgan_jax.train import finetune, train_lib
@@ -51,7 +51,7 @@ def test_conditional_start_equals_the_unconditional_generator(uncond_checkpoint,
   t = jnp.array([0, 1, 2, 3])
   z = jax.random.normal(k[1], (4, u_nets.nz))
   images = jax.random.uniform(k[2], x.shape, minval=-1, maxval=1)
-  m = masks.eval_masks('wide', k[3], 4, u_nets.image_size)
+  m = eval_masks.eval_masks('wide', k[3], 4, u_nets.image_size)
   cond = losses.inpaint_condition(images, m, cond_fill)
   want = u_nets.apply_g(u_params, x, t, z)
   got = c_nets.apply_g(grafted, x, t, z, cond)
