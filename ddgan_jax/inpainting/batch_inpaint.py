@@ -150,6 +150,52 @@ def _write(array: np.ndarray, path: str) -> None:
       os.remove(tmp)
 
 
+class _Queue:
+  """`run`'s planned images, their windows filled `options.batch_size` at a time; each image is
+  written (or reported) as soon as its windows are filled."""
+
+  def __init__(self, fill: Any, fill_key: jax.Array, output_dir: str, options: Options,
+               summary: Summary, bar: Any):
+    self.fill, self.fill_key, self.output_dir = fill, fill_key, output_dir
+    self.options, self.summary, self.bar = options, summary, bar
+    self.items, self.flushes = [], 0
+
+  def fail(self, path: str, e: BaseException) -> None:
+    message = cli.one_line(e)
+    message = message if path in message else f'{path}: {message}'
+    self.summary.failed.append((path, message))
+    _say(f'error: {message}')
+    self.bar.update()
+
+  def add(self, job: Job, image: np.ndarray, hole: np.ndarray, p: hires.Plan) -> None:
+    self.items.append((job, image, hole, p))
+    if sum(len(q[3].windows) for q in self.items) >= self.options.batch_size:
+      self.flush()
+
+  def flush(self) -> None:
+    """Fills the queued windows (network batch key: fold_in(fill_key, flush index)), writes."""
+    if not self.items:
+      return
+    xs = np.concatenate([p.images for _, _, _, p in self.items])
+    ms = np.concatenate([p.masks for _, _, _, p in self.items])
+    fills = hires.fill_windows(self.fill, xs, ms, jax.random.fold_in(self.fill_key, self.flushes),
+                               self.options.batch_size)
+    self.flushes += 1
+    start = 0
+    for job, image, hole, p in self.items:
+      n = len(p.windows)
+      result = hires.compose(image, hole, p.windows, fills[start:start + n], self.options.feather)
+      start += n
+      try:
+        _write(result, os.path.join(self.output_dir, job.name))
+      except OSError as e:
+        self.fail(job.image, e)
+        continue
+      self.summary.done.append(job.image)
+      self.bar.update()
+    self.items.clear()
+
+
 def run(fill: Any, jobs: Sequence[Job], output_dir: str, *, size: int, channels: int,
         key: jax.Array, options: Options = Options(),
         progress: bool | None = None) -> Summary:
@@ -168,40 +214,11 @@ def run(fill: Any, jobs: Sequence[Job], output_dir: str, *, size: int, channels:
   from tqdm import tqdm  # pylint: disable=g-import-not-at-top
   if os.path.exists(output_dir) and not os.path.isdir(output_dir):
     raise ValueError(f'output folder {output_dir} exists and is not a folder.')
-  summary, warned, queue = Summary(), set(), []
+  summary, warned = Summary(), set()
   mask_key, fill_key = jax.random.split(key)
   bar = tqdm(total=len(jobs), unit='image', file=sys.stderr, disable=None if progress is None
              else not progress, dynamic_ncols=True)
-
-  def fail(path: str, e: BaseException) -> None:
-    message = cli.one_line(e)
-    message = message if path in message else f'{path}: {message}'
-    summary.failed.append((path, message))
-    _say(f'error: {message}')
-    bar.update()
-
-  def flush(flush_index: int) -> None:
-    if not queue:
-      return
-    xs = np.concatenate([p.images for _, _, _, p in queue])
-    ms = np.concatenate([p.masks for _, _, _, p in queue])
-    fills = hires.fill_windows(fill, xs, ms, jax.random.fold_in(fill_key, flush_index),
-                               options.batch_size)
-    start = 0
-    for job, image, hole, p in queue:
-      n = len(p.windows)
-      result = hires.compose(image, hole, p.windows, fills[start:start + n], options.feather)
-      start += n
-      try:
-        _write(result, os.path.join(output_dir, job.name))
-      except OSError as e:
-        fail(job.image, e)
-        continue
-      summary.done.append(job.image)
-      bar.update()
-    queue.clear()
-
-  flushes = 0
+  queue = _Queue(fill, fill_key, output_dir, options, summary, bar)
   for index, job in enumerate(jobs):
     if os.path.exists(os.path.join(output_dir, job.name)):
       summary.skipped.append(job.image)
@@ -212,13 +229,10 @@ def run(fill: Any, jobs: Sequence[Job], output_dir: str, *, size: int, channels:
                          key=mask_key, warned=warned)
       p = hires.plan(image, hole, size, options.strategy, options.margin)
     except (ValueError, OSError) as e:
-      fail(job.image, e)
+      queue.fail(job.image, e)
       continue
-    queue.append((job, image, hole, p))
-    if sum(len(q[3].windows) for q in queue) >= options.batch_size:
-      flush(flushes)
-      flushes += 1
-  flush(flushes)
+    queue.add(job, image, hole, p)
+  queue.flush()
   bar.close()
   return summary
 
@@ -237,38 +251,22 @@ def check_options(options: Options) -> None:
     raise ValueError(f'batch_size must be positive, got {options.batch_size}.')
 
 
-def inpaint_files(source: str, image: str, mask: str | None, output_dir: str, *,
-                  step: int | None = None, mode: str | None = None, resample: int = 1,
-                  seed: int = 0, options: Options = Options(),
-                  setup: Callable[[int], None] | None = None) -> tuple[Summary, str]:
-  """`sample.py inpaint`: the images of `image` (a file or folder) filled by the checkpoint at
-  `source` into `output_dir` (see the module doc), the masks from `mask` (a file, a folder or
-  None) or `options.mask_type`.
-
-  The options are checked and the files paired before anything starts, then `setup(batch)`
-  (the command's device setup, before JAX starts) is called with the batch size it runs
-  (`options.batch_size`, at most one per image); the model's config is read and `mode`
-  (default: conditional for a mask-conditional model, else repaint) and `resample` checked
-  against it before its weights are restored and the images filled.
-
-  Returns:
-    (the Summary, its line for the user: the counts, the mode and its network evaluations).
-  Raises:
-    cli.InputError: bad options or files, or an unusable checkpoint; nothing is written.
-  """
-  output_dir = os.path.abspath(output_dir)
-  try:  # files listed and paired before JAX starts, so this fails fast
+def _checked_jobs(image: str, mask: str | None, output_dir: str, options: Options) -> list[Job]:
+  """The options checked and the files paired (before JAX starts, so this fails fast)."""
+  try:
     check_options(options)
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
       raise ValueError(f'--output_dir {output_dir} exists and is not a folder.')
-    jobs = pair(image, mask)
+    return pair(image, mask)
   except (ValueError, OSError) as e:
     raise cli.InputError(cli.first_line(e)) from e
-  batch = min(options.batch_size, len(jobs))
-  if setup:
-    setup(batch)
 
-  # The model's facts from the checkpoint's config, then its weights.
+
+def _restored(source: str, step: int | None, mode: str | None, resample: int,
+              batch: int) -> tuple[networks.Networks, Any, str, Any]:
+  """(nets, EMA generator params, mode, batch sharding): the model's facts from the
+  checkpoint's config, `mode` (default: conditional for a mask-conditional model, else repaint)
+  and `resample` checked against them, then its weights."""
   try:
     model = networks.load_model(source, step=step, weights=False)  # weights once all fits
   except FileNotFoundError as e:
@@ -291,6 +289,34 @@ def inpaint_files(source: str, image: str, mask: str | None, output_dir: str, *,
   except Exception as e:  # pylint: disable=broad-except
     raise cli.InputError(f'cannot restore the generator from {source}: '
                          f'{cli.first_line(e)}') from e
+  return nets, params, mode, batch_sharding
+
+
+def inpaint_files(source: str, image: str, mask: str | None, output_dir: str, *,
+                  step: int | None = None, mode: str | None = None, resample: int = 1,
+                  seed: int = 0, options: Options = Options(),
+                  setup: Callable[[int], None] | None = None) -> tuple[Summary, str]:
+  """`sample.py inpaint`: the images of `image` (a file or folder) filled by the checkpoint at
+  `source` into `output_dir` (see the module doc), the masks from `mask` (a file, a folder or
+  None) or `options.mask_type`.
+
+  The options are checked and the files paired before anything starts, then `setup(batch)`
+  (the command's device setup, before JAX starts) is called with the batch size it runs
+  (`options.batch_size`, at most one per image); the model's config is read and `mode`
+  (default: conditional for a mask-conditional model, else repaint) and `resample` checked
+  against it before its weights are restored and the images filled.
+
+  Returns:
+    (the Summary, its line for the user: the counts, the mode and its network evaluations).
+  Raises:
+    cli.InputError: bad options or files, or an unusable checkpoint; nothing is written.
+  """
+  output_dir = os.path.abspath(output_dir)
+  jobs = _checked_jobs(image, mask, output_dir, options)
+  batch = min(options.batch_size, len(jobs))
+  if setup:
+    setup(batch)
+  nets, params, mode, batch_sharding = _restored(source, step, mode, resample, batch)
 
   def fill(x, m, key):  # windows at the model's size, a fixed batch split over the devices
     return inpaint_lib.inpaint(nets, params, jax.device_put(x, batch_sharding),
