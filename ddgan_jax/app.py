@@ -243,11 +243,50 @@ def example_images(model: Inpainter, count: int = 4) -> list[str]:
 TITLE = 'DDGAN inpainting'
 
 
+def _intro(model: Inpainter) -> str:
+  """The page's heading: the model and what the controls do."""
+  nets = model.nets
+  return (
+      f'# {TITLE}\nPaint over the part of the picture to fill, then press **Fill**. Model: '
+      f'`{model.source}` (step {model.step}), {nets.image_size}x{nets.image_size} px, '
+      f'{"mask-conditional" if nets.inpaint else "unconditional"}, T = {nets.num_timesteps}. '
+      'Conditional mode takes T network evaluations (NFE); RePaint mode T x r. Pictures of '
+      'any size are filled at their own size (strategy `crop`: a window around each hole '
+      'at the model\'s resolution; `resize`: the whole picture), every known pixel kept; '
+      'the last picture shows what the model saw.')
+
+
+def _controls(model: Inpainter, examples: list[str] | None) -> tuple[Any, Any, Any, list[Any]]:
+  """The left column, inside the page's Blocks: (editor, Fill button, mask source, the options
+  `run` takes after them: mode, resample, seed, fills, strategy, polarity, dilate, feather)."""
+  import gradio as gr  # pylint: disable=g-import-not-at-top
+  editor = gr.ImageEditor(label='image (paint the hole)', type='numpy',
+                          image_mode='RGBA', sources=('upload', 'clipboard'),
+                          brush=gr.Brush(colors=['#ff3060'], default_size=16,
+                                         color_mode='fixed'),
+                          layers=False, transforms=(), height=420,
+                          canvas_size=(DISPLAY_SIZE, DISPLAY_SIZE))
+  button = gr.Button('Fill', variant='primary')
+  if examples:
+    gr.Examples(examples=examples, inputs=editor, label='test images of the dataset')
+  mask_source = gr.Dropdown(list(MASK_SOURCES), value=PAINTED, label='mask')
+  mode = gr.Radio(list(model.modes), value=model.modes[0], label='mode')
+  resample = gr.Slider(1, MAX_RESAMPLE, value=1, step=1, label='RePaint resampling r')
+  seed = gr.Number(0, precision=0, label='seed')
+  num_fills = gr.Slider(1, MAX_FILLS, value=4, step=1, label='fills')
+  strategy = gr.Radio(list(STRATEGIES), value='auto', label='strategy (auto: exact at '
+                      "the model's size, else crop)")
+  polarity = gr.Radio(list(mask_io.POLARITIES), value='missing_white',
+                      label='uploaded mask files: which colour is the hole')
+  dilate = gr.Slider(0, MAX_DILATE, value=0, step=1, label='grow the hole (pixels)')
+  feather = gr.Slider(0, MAX_DILATE, value=0, step=1, label='soft seam (pixels)')
+  return editor, button, mask_source, [mode, resample, seed, num_fills, strategy, polarity,
+                                       dilate, feather]
+
+
 def build_ui(model: Inpainter, examples: list[str] | None = None):
   """The Gradio Blocks of the app (not launched)."""
   import gradio as gr  # pylint: disable=g-import-not-at-top
-
-  nets = model.nets
 
   def page(editor, mask_source, mode, resample, seed, num_fills, strategy, polarity, dilate,
            feather):
@@ -266,41 +305,14 @@ def build_ui(model: Inpainter, examples: list[str] | None = None):
       raise gr.Error(str(e), print_exception=False) from None
 
   with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
-    gr.Markdown(
-        f'# {TITLE}\nPaint over the part of the picture to fill, then press **Fill**. Model: '
-        f'`{model.source}` (step {model.step}), {nets.image_size}x{nets.image_size} px, '
-        f'{"mask-conditional" if nets.inpaint else "unconditional"}, T = {nets.num_timesteps}. '
-        'Conditional mode takes T network evaluations (NFE); RePaint mode T x r. Pictures of '
-        'any size are filled at their own size (strategy `crop`: a window around each hole '
-        'at the model\'s resolution; `resize`: the whole picture), every known pixel kept; '
-        'the last picture shows what the model saw.')
+    gr.Markdown(_intro(model))
     with gr.Row():
       with gr.Column():
-        editor = gr.ImageEditor(label='image (paint the hole)', type='numpy',
-                                image_mode='RGBA', sources=('upload', 'clipboard'),
-                                brush=gr.Brush(colors=['#ff3060'], default_size=16,
-                                               color_mode='fixed'),
-                                layers=False, transforms=(), height=420,
-                                canvas_size=(DISPLAY_SIZE, DISPLAY_SIZE))
-        button = gr.Button('Fill', variant='primary')
-        if examples:
-          gr.Examples(examples=examples, inputs=editor, label='test images of the dataset')
-        mask_source = gr.Dropdown(list(MASK_SOURCES), value=PAINTED, label='mask')
-        mode = gr.Radio(list(model.modes), value=model.modes[0], label='mode')
-        resample = gr.Slider(1, MAX_RESAMPLE, value=1, step=1, label='RePaint resampling r')
-        seed = gr.Number(0, precision=0, label='seed')
-        num_fills = gr.Slider(1, MAX_FILLS, value=4, step=1, label='fills')
-        strategy = gr.Radio(list(STRATEGIES), value='auto', label='strategy (auto: exact at '
-                            "the model's size, else crop)")
-        polarity = gr.Radio(list(mask_io.POLARITIES), value='missing_white',
-                            label='uploaded mask files: which colour is the hole')
-        dilate = gr.Slider(0, MAX_DILATE, value=0, step=1, label='grow the hole (pixels)')
-        feather = gr.Slider(0, MAX_DILATE, value=0, step=1, label='soft seam (pixels)')
+        editor, button, mask_source, options = _controls(model, examples)
       with gr.Column():
         gallery = gr.Gallery(label='fills', columns=3, format='png', object_fit='contain',
                              height=420)
         info = gr.JSON(label='NFE, timing and notes')
-    options = [mode, resample, seed, num_fills, strategy, polarity, dilate, feather]
     button.click(page, [editor, mask_source, *options], [gallery, info], api_name='fill_page')
     with gr.Row(visible=False):  # the same computation for API clients: image + mask files
       # Files, not gr.Image: a file that is not an image reaches `run`, which says so.
