@@ -21,7 +21,6 @@ fold_in(key, iteration), so neither compile time nor memory grows with `resample
 """
 from __future__ import annotations
 
-import collections
 import functools
 from typing import Any, Callable, Iterator
 
@@ -37,10 +36,6 @@ from ddgan_jax.models.networks import Networks
 from ddgan_jax.platform import compiling
 
 MODES = ('conditional', 'repaint')
-
-# (mode, resample, image shape) -> number of times the jitted body was traced. Tests use it to
-# check that `inpaint` compiles once per shape; it is not otherwise needed.
-TRACE_COUNTS: collections.Counter = collections.Counter()
 
 # fn(images [B, H, W, C], masks [B, H, W, 1], key) -> (result [B, H, W, C], nfe).
 Inpainter = Callable[[Any, Any, jax.Array], tuple[jax.Array, int]]
@@ -173,7 +168,6 @@ def _repaint(nets: Networks, params: Any, images: jax.Array, masks: jax.Array,
 @functools.partial(jax.jit, static_argnames=('nets', 'mode', 'resample'))
 def _inpaint_jit(nets: Networks, params: Any, images: jax.Array, masks: jax.Array,
                  key: jax.Array, *, mode: str, resample: int) -> jax.Array:
-  TRACE_COUNTS[(mode, resample, tuple(images.shape))] += 1
   chex.assert_rank(images, 4)
   chex.assert_shape(masks, images.shape[:3] + (1,))
   images = images.astype(jnp.float32)

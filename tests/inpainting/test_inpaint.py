@@ -1,4 +1,5 @@
 """Inpainting samplers: exact known pixels, NFE, one compile per shape, errors, and quality."""
+import contextlib
 import dataclasses
 
 import jax
@@ -150,22 +151,46 @@ def test_repaint_feeds_known_pixels_from_q_of_the_image(uncond_model):
   assert all(not np.allclose(a, b) for a, b in zip(draws[:-1], draws[1:]))
 
 
+@contextlib.contextmanager
+def traces_of(fun_name):
+  """The times JAX traces the jitted function `fun_name` for jit while the block runs (its
+  monitoring event of each trace, which a call that hits jit's cache does not send)."""
+  traced = []
+
+  def listener(event, duration, **kwargs):
+    if event == '/jax/core/compile/jaxpr_trace_duration' and kwargs.get('fun_name') == fun_name:
+      traced.append(duration)
+
+  jax.monitoring.register_event_duration_secs_listener(listener)
+  try:
+    yield traced
+  finally:
+    jax.monitoring.unregister_event_duration_listener(listener)
+
+
 def test_compiles_once_per_shape_mode_and_resample(uncond_model):
   nets, params = uncond_model
   nets = networks.build_networks(tiny.get_config())  # Fresh identity: nothing cached yet.
-  key = ('repaint', 2, (BATCH, SIZE, SIZE, CHANNELS))
-  before = inpaint.TRACE_COUNTS[key]
-  for seed in range(3):
-    images, holes = data(seed=seed)
+
+  def fill(seed, batch=BATCH):
+    images, holes = data(seed=seed, batch=batch)
     inpaint.inpaint(nets, params, images, holes, jax.random.PRNGKey(seed), mode='repaint',
                     resample=2)
-  assert inpaint.TRACE_COUNTS[key] == before + 1
-  other = ('repaint', 2, (2, SIZE, SIZE, CHANNELS))
-  before_other = inpaint.TRACE_COUNTS[other]
-  images, holes = data(batch=2)
-  inpaint.inpaint(nets, params, images, holes, jax.random.PRNGKey(0), mode='repaint', resample=2)
-  assert inpaint.TRACE_COUNTS[other] == before_other + 1
-  assert inpaint.TRACE_COUNTS[key] == before + 1
+
+  with traces_of('_inpaint_jit') as traced:
+    fill(0)
+  assert len(traced) == 1  # the listener sees the first call's trace
+  with traces_of('_inpaint_jit') as traced:
+    fill(1)
+    fill(2)
+  assert not traced  # same shapes: no retrace
+  with traces_of('_inpaint_jit') as traced:
+    fill(0, batch=2)
+  assert len(traced) == 1  # a new shape traces once
+  with traces_of('_inpaint_jit') as traced:
+    fill(1, batch=2)
+    fill(3)
+  assert not traced
 
 
 def test_program_size_does_not_grow_with_resample(uncond_model):
