@@ -7,7 +7,7 @@ The loop (input pipeline, logging, checkpoints, the non-finite guard) runs in ch
 --chunk_steps steps, each a resume from the previous chunk's checkpoint (train_and_evaluate's
 `stop_at_step`); its first logging window (program loads, restore) is left out, the rest give
 its ms/step as train.py logs it. The bare step is the same program (`nonfinite.Guard` around
-`train_lib.make_train_step`, the same optimizer schedule, so it loads from the persistent
+`step.make_train_step`, the same optimizer schedule, so it loads from the persistent
 compilation cache) called on one random batch already on the devices, over the same step
 numbers (the same R1 steps). Each block runs loop, bare, bare, loop; its ratio is the bare
 time over the loop time (the loop's speed as a share of the bare step's). Prints one JSON line.
@@ -61,6 +61,7 @@ def _measure(config, workdir, log_every, chunk, blocks) -> dict:
   from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
   from ddgan_jax.platform import sharding  # pylint: disable=g-import-not-at-top
   from ddgan_jax.train import nonfinite, train_lib  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.train import step as step_lib  # pylint: disable=g-import-not-at-top
 
   batch = int(config.train.batch_size)
   config.train.num_steps = 2 * blocks * chunk  # the last part ends the run
@@ -74,8 +75,8 @@ def _measure(config, workdir, log_every, chunk, blocks) -> dict:
   nets = networks.build_networks(config)
   input_pipeline.prepare(config.data)
   opt = train_lib.make_optimizers(config.optim, *train_lib.run_length(config, batch))
-  r1_due = lambda s: train_lib.r1_due(config.optim, s)
-  bare = nonfinite.Guard(train_lib.make_train_step(nets, opt, config), mesh, config.train,
+  r1_due = lambda s: step_lib.r1_due(config.optim, s)
+  bare = nonfinite.Guard(step_lib.make_train_step(nets, opt, config), mesh, config.train,
                          both_variants=r1_due(0) != r1_due(1))
   images = jax.device_put(
       jax.random.uniform(jax.random.PRNGKey(1), nets.image_shape(batch), minval=-1, maxval=1),

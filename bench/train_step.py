@@ -4,7 +4,7 @@
 
 The step is the real jitted, sharded train step (D with lazy R1, G, EMA) on random images, so
 the figures exclude the input pipeline (see bench/input_pipeline.py for that). Both compiled
-variants run, with R1 on the steps `train_lib.r1_due` picks (1 in optim.lazy_reg). FLOPs come
+variants run, with R1 on the steps `step.r1_due` picks (1 in optim.lazy_reg). FLOPs come
 from XLA's cost analysis of each compiled per-device program, times the device count, averaged
 over the timed steps.
 """
@@ -47,6 +47,7 @@ def main(_):
   from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
   from ddgan_jax.platform import compiling, sharding  # pylint: disable=g-import-not-at-top
   from ddgan_jax.train import train_lib  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.train import step as step_lib  # pylint: disable=g-import-not-at-top
 
   parts = _CompileParts(jax)
   if _XLA_WGRAD.value:
@@ -57,7 +58,7 @@ def main(_):
   nets = networks.build_networks(config)
   opt = train_lib.make_optimizers(config.optim, steps_per_epoch=1000, total_steps=100_000)
   repl = sharding.replicated(mesh)
-  step = sharding.jit_train_step(train_lib.make_train_step(nets, opt, config), mesh)
+  step = sharding.jit_train_step(step_lib.make_train_step(nets, opt, config), mesh)
   # As the training loop does it (train_lib.train_and_evaluate): the step programs (the D phase
   # with and without the lazy R1 term, and the update both share) start compiling in the
   # background from the abstract state, step 0's (R1) first, while init compiles (backend
@@ -83,7 +84,7 @@ def main(_):
 
   # XLA counts the partitioned (per-device) program; every device runs the same one.
   gflops = {k: machine.xla_gflops(p) * mesh.devices.size for k, p in compiled.items()}
-  due = [train_lib.r1_due(config.optim, s) for s in range(_WARMUP.value + _STEPS.value)]
+  due = [step_lib.r1_due(config.optim, s) for s in range(_WARMUP.value + _STEPS.value)]
   for s in range(_WARMUP.value):
     state, metrics = step(state, images, key, r1=due[s])
   jax.block_until_ready(state)

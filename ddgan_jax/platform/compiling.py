@@ -3,7 +3,7 @@
 * `compile_once`: programs that run once (initialisation) compile with XLA's backend
   optimisation off on CPU: the same numbers, in about half the compile time.
 * `StepPrograms`: the train step runs as three programs: the discriminator phase with and
-  without the lazy R1 term (`train_lib.r1_due`), and the update (D's Adam step, the G step, the
+  without the lazy R1 term (`step.r1_due`), and the update (D's Adam step, the G step, the
   EMA) that both share, so it compiles once. The training loop starts compiling them in the
   background, those its first step needs first, before it initialises or restores the state
   and starts the input pipeline, so neither the start nor the first steps wait for all of it

@@ -31,7 +31,7 @@ def replicated(mesh: Mesh) -> NamedSharding:
 
 def jit_train_step(train_step, mesh: Mesh, *, carried: int = 1, update=None
                    ) -> compiling.StepPrograms:
-  """A train step (`train_lib.TrainStep`) as jitted, sharded programs compiled ahead of time.
+  """A train step (`step.TrainStep`) as jitted, sharded programs compiled ahead of time.
 
   `train_step.d_phase(state, images, key, r1)` and `update(*carried, images, key, d_out)` (by
   default `train_step.update`; nonfinite.Guard passes one that also carries its counters): the

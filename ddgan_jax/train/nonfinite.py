@@ -1,6 +1,6 @@
 """Non-finite losses, gradients and parameters: detected inside the jitted step, never kept.
 
-`Guard` wraps the update of the (unjitted) train step of `train_lib.make_train_step`. After each
+`Guard` wraps the update of the (unjitted) train step of `step.make_train_step`. After each
 step it checks, on the device, every loss metric and every leaf of the new state for NaN/Inf:
 
   losses (each metric)  ->  grad_d, grad_g (Adam's first moments: finite iff the gradient is)
@@ -70,7 +70,7 @@ def init_counters(mode: str, max_in_a_row: int) -> dict[str, jax.Array]:
 
 
 def guarded(update: Callable) -> tuple[Callable, list[str]]:
-  """The train step's update (`train_lib.TrainStep`) as fn(state, counters, images, key, d_out)
+  """The train step's update (`step.TrainStep`) as fn(state, counters, images, key, d_out)
   -> (state, counters, metrics), and the quantity names (filled in when it is first traced)."""
   names: list[str] = []
 

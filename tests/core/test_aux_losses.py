@@ -11,7 +11,7 @@ from configs import tiny_inpaint
 from ddgan_jax.core import losses
 from ddgan_jax.data import training_masks
 from ddgan_jax.models import networks
-from ddgan_jax.train import train_lib
+from ddgan_jax.train import step as step_lib
 
 UNCONDITIONAL_CONFIGS = ('default', 'cifar10', 'celebahq_256', 'lsun_church', 'fashion_mnist', 'tiny')
 
@@ -21,7 +21,7 @@ def test_unconditional_configs_have_no_auxiliary_terms(name):
   config = importlib.import_module(f'configs.{name}').get_config()
   assert not config.inpaint.enabled
   nets = networks.build_networks(config)
-  aux, fn = train_lib.aux_terms(config, nets)
+  aux, fn = step_lib.aux_terms(config, nets)
   assert aux == losses.AuxWeights(0.0, 0.0) and fn is None
   assert nets.cond_fill == 'zeros'
 

@@ -20,6 +20,7 @@ from ddgan_jax.data import input_pipeline
 from ddgan_jax.models import networks
 from ddgan_jax.platform import sharding
 from ddgan_jax.train import nonfinite, train_lib
+from ddgan_jax.train import step as step_lib
 
 
 def _toy_step(lr):
@@ -42,7 +43,7 @@ def _toy_step(lr):
   state = train_lib.TrainState(step=jnp.zeros((), jnp.int32), params_g={'w': jnp.zeros(2)},
                                params_d=params, opt_state_g=(), opt_state_d=tx.init(params),
                                ema_g={'w': jnp.zeros(2)})
-  return train_lib.TrainStep(d_phase, update), state
+  return step_lib.TrainStep(d_phase, update), state
 
 
 def _run_toy(mode, batches, lr=0.1, max_in_a_row=2):

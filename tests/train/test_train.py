@@ -18,6 +18,7 @@ from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.models import networks
 from ddgan_jax.platform import compiling, sharding
 from ddgan_jax.train import train_lib
+from ddgan_jax.train import step as step_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -59,7 +60,7 @@ def test_resume_equals_straight_run(tmp_path, monkeypatch):
                       compiled.append(which) or lower(self, which, *a))
   mesh = sharding.make_mesh(jax.devices()[:2])
   config = tiny_config(num_steps=4)
-  assert train_lib.r1_due(config.optim, 0) and not train_lib.r1_due(config.optim, 2)
+  assert step_lib.r1_due(config.optim, 0) and not step_lib.r1_due(config.optim, 2)
   straight = train_lib.train_and_evaluate(config, str(tmp_path / 'a'), mesh=mesh)
   half = train_lib.train_and_evaluate(config, str(tmp_path / 'b'), mesh=mesh, stop_at_step=2)
   assert int(half.step) == 2
@@ -100,7 +101,7 @@ def test_sharded_step_matches_single_device():
   results = []
   for n in (1, 2):
     mesh = sharding.make_mesh(jax.devices()[:n])
-    step = sharding.jit_train_step(train_lib.make_train_step(nets, opt, config), mesh)
+    step = sharding.jit_train_step(step_lib.make_train_step(nets, opt, config), mesh)
     state = jax.tree.map(jnp.copy, state0)
     x = jax.device_put(images, sharding.data_sharding(mesh))
     assert len(x.sharding.device_set) == n
@@ -123,18 +124,18 @@ def test_ema_starts_from_first_update_and_lr_schedule():
   nets = networks.build_networks(config)
   opt = train_lib.make_optimizers(config.optim, steps_per_epoch=2, total_steps=4)
   mesh = sharding.make_mesh(jax.devices()[:1])
-  step = sharding.jit_train_step(train_lib.make_train_step(nets, opt, config), mesh)
+  step = sharding.jit_train_step(step_lib.make_train_step(nets, opt, config), mesh)
   state = train_lib.init_state(nets, opt, jax.random.PRNGKey(0))
   images = jax.random.uniform(jax.random.PRNGKey(1), nets.image_shape(8), minval=-1, maxval=1)
   # Lazy R1 as the official `global_step % lazy_reg == 0`: steps 0, 15, 30, ...
-  assert [s for s in range(40) if train_lib.r1_due(config.optim, s)] == [0, 15, 30]
-  assert not train_lib.r1_due(dict(r1_gamma=0.0, lazy_reg=15), 0)
-  assert all(train_lib.r1_due(dict(r1_gamma=1.0, lazy_reg=0), s) for s in range(3))
-  state, metrics = step(state, images, jax.random.PRNGKey(2), r1=train_lib.r1_due(config.optim, 0))
+  assert [s for s in range(40) if step_lib.r1_due(config.optim, s)] == [0, 15, 30]
+  assert not step_lib.r1_due(dict(r1_gamma=0.0, lazy_reg=15), 0)
+  assert all(step_lib.r1_due(dict(r1_gamma=1.0, lazy_reg=0), s) for s in range(3))
+  state, metrics = step(state, images, jax.random.PRNGKey(2), r1=step_lib.r1_due(config.optim, 0))
   jax.tree.map(np.testing.assert_array_equal, state.ema_g, state.params_g)
   assert float(metrics['r1']) > 0
   prev_ema = jax.tree.map(np.asarray, state.ema_g)  # the state is donated to the next step
-  state, metrics = step(state, images, jax.random.PRNGKey(2), r1=train_lib.r1_due(config.optim, 1))
+  state, metrics = step(state, images, jax.random.PRNGKey(2), r1=step_lib.r1_due(config.optim, 1))
   assert float(metrics['r1']) == 0
   d = config.optim.ema_decay
   jax.tree.map(lambda e, pe, p: np.testing.assert_allclose(e, d * pe + (1 - d) * p, rtol=1e-6, atol=1e-7),
