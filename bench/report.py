@@ -293,7 +293,7 @@ def _compile_section(train, warm) -> list[str]:
           for r in train + warm if 'init_compile_s' in r]
   return ['## Compile time', '',
           'Wall seconds from the start to when each program was ready, including tracing and '
-          'lowering, as the training loop runs it (`ddgan_jax/platform/compiling.py`): in the background, '
+          'lowering, as the training loop runs it (`ddgan_jax/train/programs.py`): in the background, '
           'one thread traces and lowers the three step programs in turn (the discriminator phase '
           'with R1, the update both phases share, the discriminator phase without R1: step 0 has '
           'R1) and another compiles each as it comes, in the same order, while init compiles and '

@@ -46,7 +46,7 @@ def main(_):
   from ddgan_jax.evaluation import machine  # pylint: disable=g-import-not-at-top
   from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
   from ddgan_jax.platform import compiling, sharding  # pylint: disable=g-import-not-at-top
-  from ddgan_jax.train import train_lib  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.train import programs, train_lib  # pylint: disable=g-import-not-at-top
   from ddgan_jax.train import step as step_lib  # pylint: disable=g-import-not-at-top
 
   parts = _CompileParts(jax)
@@ -58,7 +58,7 @@ def main(_):
   nets = networks.build_networks(config)
   opt = train_lib.make_optimizers(config.optim, steps_per_epoch=1000, total_steps=100_000)
   repl = sharding.replicated(mesh)
-  step = sharding.jit_train_step(step_lib.make_train_step(nets, opt, config), mesh)
+  step = programs.jit_train_step(step_lib.make_train_step(nets, opt, config), mesh)
   # As the training loop does it (train_lib.train_and_evaluate): the step programs (the D phase
   # with and without the lazy R1 term, and the update both share) start compiling in the
   # background from the abstract state, step 0's (R1) first, while init compiles (backend
@@ -79,7 +79,7 @@ def main(_):
   compiled = step.programs(state, images, key)
   compile_parts = parts.summary()
   ready_at = step.ready_at
-  first_ready = max(init_ready, ready_at[True], ready_at[compiling.UPDATE]) - start
+  first_ready = max(init_ready, ready_at[True], ready_at[programs.UPDATE]) - start
   all_ready = max(init_ready, *ready_at.values()) - start
 
   # XLA counts the partitioned (per-device) program; every device runs the same one.
@@ -95,7 +95,7 @@ def main(_):
   jax.block_until_ready((state, metrics))
   seconds = (time.perf_counter() - t0) / _STEPS.value
   # A step runs its D phase and the update.
-  flops = sum(gflops[r1] + gflops[compiling.UPDATE] for r1 in due[_WARMUP.value:]) * 1e9 / _STEPS.value
+  flops = sum(gflops[r1] + gflops[programs.UPDATE] for r1 in due[_WARMUP.value:]) * 1e9 / _STEPS.value
 
   info = machine.describe(peak_before)
   achieved = flops / seconds / 1e9
@@ -123,7 +123,7 @@ def main(_):
       'compile_s': round(all_ready, 1),
       'first_step_ready_s': round(first_ready, 1),
       'ready_r1_s': round(ready_at[True] - start, 1),
-      'ready_update_s': round(ready_at[compiling.UPDATE] - start, 1),
+      'ready_update_s': round(ready_at[programs.UPDATE] - start, 1),
       'ready_no_r1_s': round(ready_at[False] - start, 1),
       'init_compile_s': round(init_ready - start, 1),
       # Where each program's compile went (seconds of its own thread, so they overlap): tracing,
@@ -142,7 +142,7 @@ class _CompileParts:
             '/jax/core/compile/jaxpr_to_mlir_module_duration': 'lower',
             '/jax/core/compile/backend_compile_duration': 'xla'}
   # The programs by function name. Each part of the D phase's two programs happens in the
-  # order they compile in (compiling.StepPrograms: one thread traces and lowers, one compiles):
+  # order they compile in (programs.StepPrograms: one thread traces and lowers, one compiles):
   # with R1 first (step 0), then without.
   NAMES = {'d_phase': ('d_phase_r1', 'd_phase_no_r1'), 'update': ('update',), 'init_state': ('init',)}
 

@@ -1,15 +1,13 @@
 """Device mesh and shardings: one `data` axis over every device of every process.
 
 Parameters and optimizer state are replicated; batches are split along the batch axis.
-The train step is plain `jax.jit` programs with these shardings (no pmap).
+The train step is plain `jax.jit` programs with these shardings (no pmap; `train/programs.py`).
 """
 from __future__ import annotations
 
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
-
-from ddgan_jax.platform import compiling
 
 DATA_AXIS = 'data'
 
@@ -27,29 +25,6 @@ def data_sharding(mesh: Mesh) -> NamedSharding:
 
 def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P())
-
-
-def jit_train_step(train_step, mesh: Mesh, *, carried: int = 1, update=None
-                   ) -> compiling.StepPrograms:
-  """A train step (`step.TrainStep`) as jitted, sharded programs compiled ahead of time.
-
-  `train_step.d_phase(state, images, key, r1)` and `update(*carried, images, key, d_out)` (by
-  default `train_step.update`; nonfinite.Guard passes one that also carries its counters): the
-  state and the `carried` arguments replicated (the latter donated), the batch and the masks in
-  d_out split over `data`, the rest replicated, `r1` static; on CPU compiled with
-  `compiling.STEP_CPU_OPTIONS`. Returns `compiling.StepPrograms`, called as
-  step(*carried, images, key, r1) -> (*carried, metrics).
-  """
-  repl, data = replicated(mesh), data_sharding(mesh)
-  d_out = (repl, repl, data)  # grads_d, metrics, masks
-  options = compiling.STEP_CPU_OPTIONS if mesh.devices.flat[0].platform == 'cpu' else None
-  d_phase = jax.jit(train_step.d_phase, in_shardings=(repl, data, repl), out_shardings=d_out,
-                    static_argnums=3, compiler_options=options)
-  update = jax.jit(update or train_step.update,
-                   in_shardings=(repl,) * carried + (data, repl, d_out),
-                   out_shardings=(repl,) * (carried + 1), donate_argnums=tuple(range(carried)),
-                   compiler_options=options)
-  return compiling.StepPrograms(d_phase, update)
 
 
 def check_batch_size(global_batch_size: int, mesh: Mesh) -> None:

@@ -34,6 +34,7 @@ import numpy as np
 
 from ddgan_jax import config_checks
 from ddgan_jax.platform import sharding
+from ddgan_jax.train import programs
 
 MODES = config_checks.NONFINITE_MODES
 _STATE_QUANTITIES = (('grad_d', 'opt_state_d'), ('grad_g', 'opt_state_g'),
@@ -112,21 +113,21 @@ class Guard:
     self.error: NonFiniteError | None = None
     self._both = both_variants  # whether steps with and without R1 both come
     if self.mode == 'off':
-      self._step = sharding.jit_train_step(train_step, mesh)
+      self._step = programs.jit_train_step(train_step, mesh)
       return
     update, self._names = guarded(train_step.update)
-    self._step = sharding.jit_train_step(train_step, mesh, carried=2, update=update)
+    self._step = programs.jit_train_step(train_step, mesh, carried=2, update=update)
     self.counters = jax.device_put(init_counters(self.mode, self.max_in_a_row),
                                    sharding.replicated(mesh))
 
   def start(self, state, images, base_key, r1: bool) -> None:
-    """Starts compiling the step programs (`compiling.StepPrograms.start`), the first step's
+    """Starts compiling the step programs (`programs.StepPrograms.start`), the first step's
     first; `state` and `images` may be ShapeDtypeStructs with their shardings."""
     carried = (state,) if self.mode == 'off' else (state, self.counters)
     self._step.start(*carried, images, base_key, r1=r1, both=self._both)
 
   def wait(self) -> None:
-    """Returns once the programs `start` began are compiled (`compiling.StepPrograms.wait`)."""
+    """Returns once the programs `start` began are compiled (`programs.StepPrograms.wait`)."""
     self._step.wait()
 
   def __call__(self, state, images, base_key, r1: bool):

@@ -5,7 +5,7 @@
 updated D, then the generator EMA. Every random number of step s comes from
 fold_in(base_key, s), so a resumed run draws exactly what an uninterrupted run would have drawn.
 `make_train_step` binds them to the networks, the optimizers and the config (`StepParts`);
-`sharding.jit_train_step` jits them.
+`programs.jit_train_step` jits them.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class TrainStep:
   d_phase draws the step's inpainting masks ([B, H, W, 1], None without inpainting) and
   computes D's gradients, with R1 when `r1` (static under jit). update applies D's Adam step,
   then the whole G step against the updated D and the EMA. Only d_phase has an R1 variant, so
-  XLA compiles update once for both (`compiling.StepPrograms`). Called as one function,
+  XLA compiles update once for both (`programs.StepPrograms`). Called as one function,
   fn(state, images, base_key, r1) -> (state, metrics), it is the plain step, one program under jit.
   """
   d_phase: Callable

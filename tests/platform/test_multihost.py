@@ -20,7 +20,7 @@ from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.data import input_pipeline
 from ddgan_jax.models import networks
 from ddgan_jax.platform import launch, sharding
-from ddgan_jax.train import train_lib
+from ddgan_jax.train import programs, train_lib
 from ddgan_jax.train import step as step_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -85,7 +85,7 @@ def _reference(config, num_steps):
   base_key, init_key = jax.random.split(jax.random.PRNGKey(int(config.train.seed)))
   state = jax.jit(lambda k: train_lib.init_state(nets, opt, k), out_shardings=repl)(init_key)
   init = jax.device_get(state)
-  step = sharding.jit_train_step(step_lib.make_train_step(nets, opt, config), mesh)
+  step = programs.jit_train_step(step_lib.make_train_step(nets, opt, config), mesh)
   streams = [input_pipeline.create_dataset(config.data, global_batch_size=batch, split='train',
                                            train=True, seed=int(config.train.seed),
                                            process_index=i, process_count=2) for i in (0, 1)]

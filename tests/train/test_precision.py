@@ -15,7 +15,7 @@ import pytest
 from configs import tiny
 from ddgan_jax.models import networks
 from ddgan_jax.platform import sharding
-from ddgan_jax.train import train_lib
+from ddgan_jax.train import programs, train_lib
 from ddgan_jax.train import step as step_lib
 
 # bfloat16 keeps 8 bits of mantissa (relative rounding ~4e-3): after a whole step the losses
@@ -34,7 +34,7 @@ def _one_step(**model):
   state = train_lib.init_state(nets, opt, jax.random.PRNGKey(0))
   start = jax.tree.map(np.asarray, state)
   images = jax.random.uniform(jax.random.PRNGKey(1), nets.image_shape(8), minval=-1, maxval=1)
-  step = sharding.jit_train_step(step_lib.make_train_step(nets, opt, config), mesh)
+  step = programs.jit_train_step(step_lib.make_train_step(nets, opt, config), mesh)
   new, metrics = step(state, images, jax.random.PRNGKey(2), r1=False)
   return nets, start, jax.tree.map(np.asarray, new), {k: float(v) for k, v in metrics.items()}
 

@@ -16,8 +16,8 @@ import pytest
 from configs import tiny
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.models import networks
-from ddgan_jax.platform import compiling, sharding
-from ddgan_jax.train import train_lib
+from ddgan_jax.platform import sharding
+from ddgan_jax.train import programs, train_lib
 from ddgan_jax.train import step as step_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -52,11 +52,11 @@ def test_resume_equals_straight_run(tmp_path, monkeypatch):
   """N steps straight == N/2 steps, a fresh restart from the checkpoint, N/2 more (2 devices).
 
   Each run compiles each step program once, from the shapes it starts with before the state
-  exists (compiling.StepPrograms.start), those its first step runs first.
+  exists (programs.StepPrograms.start), those its first step runs first.
   """
   compiled = []  # the step programs in the order they are traced and lowered
-  lower = compiling.StepPrograms._lower
-  monkeypatch.setattr(compiling.StepPrograms, '_lower', lambda self, which, *a:
+  lower = programs.StepPrograms._lower
+  monkeypatch.setattr(programs.StepPrograms, '_lower', lambda self, which, *a:
                       compiled.append(which) or lower(self, which, *a))
   mesh = sharding.make_mesh(jax.devices()[:2])
   config = tiny_config(num_steps=4)
@@ -67,7 +67,7 @@ def test_resume_equals_straight_run(tmp_path, monkeypatch):
   assert sorted(os.listdir(tmp_path / 'b' / 'checkpoints')) == ['2']
   resumed = train_lib.train_and_evaluate(config, str(tmp_path / 'b'), mesh=mesh)
   assert int(straight.step) == int(resumed.step) == 4
-  update = compiling.UPDATE  # one update program for both D phases (with and without R1)
+  update = programs.UPDATE  # one update program for both D phases (with and without R1)
   assert compiled == [True, update, False] * 2 + [False, update, True]  # resumed: no R1 first
   for name in ('params_g', 'params_d', 'ema_g', 'opt_state_g', 'opt_state_d'):
     jax.tree.map(np.testing.assert_array_equal, getattr(straight, name), getattr(resumed, name))
@@ -101,7 +101,7 @@ def test_sharded_step_matches_single_device():
   results = []
   for n in (1, 2):
     mesh = sharding.make_mesh(jax.devices()[:n])
-    step = sharding.jit_train_step(step_lib.make_train_step(nets, opt, config), mesh)
+    step = programs.jit_train_step(step_lib.make_train_step(nets, opt, config), mesh)
     state = jax.tree.map(jnp.copy, state0)
     x = jax.device_put(images, sharding.data_sharding(mesh))
     assert len(x.sharding.device_set) == n
@@ -124,7 +124,7 @@ def test_ema_starts_from_first_update_and_lr_schedule():
   nets = networks.build_networks(config)
   opt = train_lib.make_optimizers(config.optim, steps_per_epoch=2, total_steps=4)
   mesh = sharding.make_mesh(jax.devices()[:1])
-  step = sharding.jit_train_step(step_lib.make_train_step(nets, opt, config), mesh)
+  step = programs.jit_train_step(step_lib.make_train_step(nets, opt, config), mesh)
   state = train_lib.init_state(nets, opt, jax.random.PRNGKey(0))
   images = jax.random.uniform(jax.random.PRNGKey(1), nets.image_shape(8), minval=-1, maxval=1)
   # Lazy R1 as the official `global_step % lazy_reg == 0`: steps 0, 15, 30, ...

@@ -1,4 +1,4 @@
-"""compiling.StepPrograms on a toy step: what it runs, and how it fails, when started in the
+"""programs.StepPrograms on a toy step: what it runs, and how it fails, when started in the
 background."""
 import os
 import subprocess
@@ -9,7 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ddgan_jax.platform import compiling, sharding
+from ddgan_jax.platform import sharding
+from ddgan_jax.train import programs as programs_lib
 
 
 class ToyStep:
@@ -33,11 +34,11 @@ def _args(mesh):
 @pytest.mark.parametrize('r1', [True, False])
 def test_started_programs_compute_the_step(r1):
   mesh = sharding.make_mesh(jax.devices()[:2])
-  step = sharding.jit_train_step(ToyStep(), mesh)
+  step = programs_lib.jit_train_step(ToyStep(), mesh)
   state, images, key = _args(mesh)
   step.start(state, images, key, r1=r1)
   programs = step.programs(state, images, key)
-  assert set(programs) == {True, False, compiling.UPDATE} == set(step.ready_at)
+  assert set(programs) == {True, False, programs_lib.UPDATE} == set(step.ready_at)
   for flag in (r1, not r1):
     new_state, metrics = step(jnp.copy(state), images, key, r1=flag)
     grads = 0.0 + (2.0 if flag else 0.0) + float(jax.random.uniform(jax.random.PRNGKey(0)))
@@ -47,11 +48,11 @@ def test_started_programs_compute_the_step(r1):
 
 def test_wait_returns_once_the_started_programs_are_compiled():
   mesh = sharding.make_mesh(jax.devices()[:2])
-  step = sharding.jit_train_step(ToyStep(), mesh)
+  step = programs_lib.jit_train_step(ToyStep(), mesh)
   state, images, key = _args(mesh)
   step.start(state, images, key, r1=False, both=False)
   step.wait()
-  assert set(step.ready_at) == {False, compiling.UPDATE}  # those started, not the R1 variant
+  assert set(step.ready_at) == {False, programs_lib.UPDATE}  # those started, not the R1 variant
   new_state, _ = step(state, images, key, r1=False)
   np.testing.assert_allclose(float(new_state),
                              1.0 - float(jax.random.uniform(jax.random.PRNGKey(0))), atol=1e-6)
@@ -65,7 +66,7 @@ def test_a_background_failure_is_raised_by_the_call():
       return super().d_phase(state, images, key, r1)
 
   mesh = sharding.make_mesh(jax.devices()[:1])
-  step = sharding.jit_train_step(Broken(), mesh)
+  step = programs_lib.jit_train_step(Broken(), mesh)
   state, images, key = _args(mesh)
   step.start(state, images, key, r1=True)
   with pytest.raises(ValueError, match='no R1 here'):
@@ -83,10 +84,11 @@ from ddgan_jax.platform import runtime
 runtime.setup(cpu_devices=2)  # 2 CPU devices, the compilation cache off
 import jax
 sys.path.insert(0, sys.argv[1])
-from test_compiling import ToyStep, _args
+from test_programs import ToyStep, _args
 from ddgan_jax.platform import sharding
+from ddgan_jax.train import programs
 mesh = sharding.make_mesh()
-step = sharding.jit_train_step(ToyStep(), mesh)
+step = programs.jit_train_step(ToyStep(), mesh)
 state, images, key = _args(mesh)
 for i in range(int(sys.argv[2])):
   state, metrics = step(state, images, key, r1=i % 2 == 0)  # no host sync in between
