@@ -4,9 +4,9 @@ process, alternating, so the machine's drift between processes does not enter th
   python bench/train_loop.py --config=configs/fashion_mnist_inpaint.py [--blocks=2] [--cpu_devices=2]
 
 The loop (input pipeline, logging, checkpoints, the non-finite guard) runs in chunks of
---chunk_steps steps, each a resume from the previous chunk's checkpoint (train_and_evaluate's
-`stop_at_step`); its first logging window (program loads, restore) is left out, the rest give
-its ms/step as train.py logs it. The bare step is the same program (`nonfinite.Guard` around
+--chunk_steps steps, each a resume from the previous chunk's checkpoint (a hook passed to
+train_and_evaluate stops each chunk, with its checkpoint); its first logging window (program
+loads, restore) is left out, the rest give its ms/step as train.py logs it. The bare step is the same program (`nonfinite.Guard` around
 `step.make_train_step`, the same optimizer schedule, so it loads from the persistent
 compilation cache) called on one random batch already on the devices, over the same step
 numbers (the same R1 steps). Each block runs loop, bare, bare, loop; its ratio is the bare
@@ -88,7 +88,8 @@ def _measure(config, workdir, log_every, chunk, blocks) -> dict:
   def loop_part(start):
     """(state, ms/step) of the loop resumed at `start` for `chunk` steps, over its logging
     windows after the first (program loads, restore, the input pipeline's start)."""
-    state = train_lib.train_and_evaluate(config, workdir, stop_at_step=start + chunk)
+    stop = lambda point, step: point == 'step' and step == start + chunk
+    state = train_lib.train_and_evaluate(config, workdir, hooks=[stop])
     with open(metrics_file) as f:
       windows = [json.loads(line) for line in f]
     timed = [w for w in windows if start + log_every < w['step'] <= start + chunk]

@@ -27,7 +27,9 @@ _PROCESS_ID = flags.DEFINE_integer('process_id', -1, 'This process, in [0, num_p
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
-def main(argv):
+def main(argv, hooks=()):
+  """Trains as the flags say; `hooks` go to the training loop (`train_lib.train_and_evaluate`:
+  a caller that runs this `main` itself may watch, or stop, the run at each step and save)."""
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.quiet()
@@ -42,7 +44,7 @@ def main(argv):
                            num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value,
                            auto=_DISTRIBUTED.value)
     from ddgan_jax.train import train_lib  # pylint: disable=g-import-not-at-top
-    train_lib.train_and_evaluate(config, _WORKDIR.value)
+    train_lib.train_and_evaluate(config, _WORKDIR.value, hooks=hooks)
   except (ValueError, OSError, nonfinite.NonFiniteError) as e:
     # ConfigError, CheckpointError, SetupError, missing files, a non-finite stop: one line.
     cli.fail(cli.one_line(e))

@@ -11,8 +11,9 @@
   `restore_latest` warns about it in one line; a `<step>` directory that does not restore
   (copied or truncated by hand, a full disk) is moved aside to `<step>.incomplete` with a
   one-line warning and the next older checkpoint is used.
-* `fault_point` lets tests deliver a real signal at an exact point of the loop
-  (`DDGAN_JAX_FAULT=SIGKILL@save:4`: right after the save of step 4 started, still running).
+
+The tests deliver real signals at exact points of the loop through its hooks (`loop`,
+tests/train/fault_runner.py).
 """
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ import jax
 
 TMP_SUFFIX = '.orbax-checkpoint-tmp'
 INCOMPLETE_SUFFIX = '.incomplete'
-FAULT_ENV = 'DDGAN_JAX_FAULT'
 
 
 def _distributed_client() -> Any:
@@ -112,19 +112,3 @@ def _barrier(name: str) -> None:
     from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
     multihost_utils.sync_global_devices(name)
 
-
-def fault_point(point: str, step: int) -> None:
-  """Delivers the signal named by DDGAN_JAX_FAULT=<SIGNAL>@<point>:<step> to this process when
-  the loop reaches `point` ('step': after the step's update; 'save': a save just started) at
-  `step`. For tests of preemption and crashes; nothing happens when the variable is unset."""
-  spec = os.environ.get(FAULT_ENV)
-  if not spec:
-    return
-  try:
-    sig, where = spec.split('@')
-    want_point, want_step = where.split(':')
-    signum = getattr(signal, sig)
-  except (ValueError, AttributeError):
-    raise ValueError(f'{FAULT_ENV}={spec!r}; expected e.g. SIGKILL@save:4 or SIGTERM@step:3.') from None
-  if want_point == point and int(want_step) == step:
-    os.kill(os.getpid(), signum)

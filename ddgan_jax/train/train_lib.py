@@ -1,31 +1,29 @@
-"""Training: state, optimizers and the loop with resume.
+"""Training: the entry point `train_and_evaluate`, the train state and the optimizers.
 
-The train step (`step`) is the official iteration (SPEC section 3). Every random number of
-step s comes from fold_in(base_key, s), so a resumed run draws exactly what an uninterrupted
-run would have drawn.
+`train_and_evaluate` checks the config, builds the networks, optimizers and input pipeline,
+starts compiling the train step (`step`, jitted by `programs` inside `nonfinite.Guard`),
+restores the latest checkpoint (`preemption`) or initialises the state, and hands over to the
+training loop (`loop`), which resumes exactly: every random number of step s comes from
+fold_in(base_key, s) and the data stream starts at the state's step.
 """
 from __future__ import annotations
 
 import functools
 import json
 import os
-import time
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 import flax.struct
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 import optax
-from tqdm.auto import tqdm
 
 from ddgan_jax import config_checks
 from ddgan_jax.checkpoints import checkpointing
-from ddgan_jax.data import visualize
 from ddgan_jax.models.networks import Networks, build_networks, make_sampler
 from ddgan_jax.platform import compiling, distributed, sharding
-from ddgan_jax.train import d_health, nonfinite, preemption
+from ddgan_jax.train import loop, nonfinite, preemption
 from ddgan_jax.train import step as step_lib
 from ddgan_jax.train.metric_writers import MetricWriter
 
@@ -103,7 +101,7 @@ def init_state(nets: Networks, opt: Optimizers, key: jax.Array) -> TrainState:
                     ema_g=jax.tree.map(jnp.copy, params_g))  # own buffers (state is donated)
 
 
-# ------------------------------------------------------------------ the loop
+# ------------------------------------------------------------------ the run
 
 def _check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> None:
   """Refuses to resume a run whose networks differ; writes the resolved config."""
@@ -132,65 +130,29 @@ def _check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> No
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                        mesh: jax.sharding.Mesh | None = None,
-                       stop_at_step: int | None = None) -> TrainState:
+                       hooks: Sequence[loop.Hook] = ()) -> TrainState:
   """Trains (resuming from the latest checkpoint in `workdir`) and returns the final state.
 
   Args:
     config: the full config (see configs/default.py).
     workdir: checkpoints, config.json, metrics.jsonl, tensorboard/ and samples/ go here.
     mesh: device mesh (default: a `data` axis over all devices).
-    stop_at_step: stop early at this step, with a checkpoint, as an interrupted run would.
+    hooks: callables hook(point, step) that the loop calls after each step (point 'step') and
+      right after each checkpoint save started ('save'); one that returns a true value stops
+      the run at that step, with a checkpoint, as an interrupted run would (see `loop`).
   """
-  from ddgan_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top  (imports TF)
-
   config_checks.check_config(config)  # Before anything is written into the workdir.
   workdir = os.path.abspath(workdir)
   mesh = mesh or sharding.make_mesh()
-  batch_size = int(config.train.batch_size)
-  sharding.check_batch_size(batch_size, mesh)
-  if config.train.get('init_from') and not os.path.exists(os.path.join(workdir, 'config.json')):
-    checkpointing.resolve_checkpoint(str(config.train.init_from))  # A missing one: no workdir.
-  nets = build_networks(config)
-
-  input_pipeline.prepare(config.data)  # on process 0; the others wait
-  steps_per_epoch, total_steps = run_length(config, batch_size)
-  opt = make_optimizers(config.optim, steps_per_epoch, total_steps)
-  _check_workdir_config(workdir, config)  # After the dataset was opened: none, no new workdir.
-
-  repl = sharding.replicated(mesh)
-  base_key, init_key = jax.random.split(jax.random.PRNGKey(int(config.train.seed)))
-  base_key = jax.device_put(base_key, repl)
-  init_fn = jax.jit(lambda k: init_state(nets, opt, k), out_shardings=repl)
-
-  ckpt = checkpointing.Checkpointer(os.path.join(workdir, checkpointing.CHECKPOINT_SUBDIR),
-                                    max_to_keep=int(config.train.keep_checkpoints))
-  abstract_state = checkpointing.with_sharding(jax.eval_shape(init_fn, init_key), repl)
-  data_shard = sharding.data_sharding(mesh)
-  train_step = nonfinite.Guard(
-      step_lib.make_train_step(nets, opt, config), mesh, config.train,
-      both_variants=step_lib.r1_due(config.optim, 0) != step_lib.r1_due(config.optim, 1))
-  # The step programs compile in the background from here on, the first step's one first,
-  # while the state is restored or initialised and the input pipeline starts.
-  images_spec = jax.ShapeDtypeStruct(nets.image_shape(batch_size), jnp.float32, sharding=data_shard)
-  train_step.start(abstract_state, images_spec, base_key,
-                   r1=step_lib.r1_due(config.optim, ckpt.latest_step() or 0))
-  state = preemption.restore_latest(ckpt, abstract_state)
-  if state is None:
-    state = compiling.compile_once(init_fn, init_key)(init_key)
-    if config.train.get('init_from'):
-      state = _start_from_pretrained(state, str(config.train.init_from), repl)
+  nets, opt, total_steps = _prepare(config, workdir, mesh)
+  state, train_step, base_key, ckpt = _start(config, workdir, nets, opt, mesh)
   start_step = int(state.step)
 
   preempt = preemption.PreemptionWatcher()
   num_samples = int(config.train.num_sample_images)
   sampler = make_sampler(nets, num_samples) if num_samples > 0 else None
   writer = MetricWriter(workdir)
-  host_batches = input_pipeline.create_dataset(
-      config.data, global_batch_size=batch_size, split=config.data.train_split, train=True,
-      seed=int(config.train.seed), start_step=start_step)
-  # One batch already on its devices while the previous step runs.
-  batches = input_pipeline.device_batches((b['image'] for b in host_batches), data_shard)
-
+  batches = _device_batches(config, mesh, start_step)
   if jax.process_count() > 1:
     # Every process's step programs are compiled before any process runs one. On CPU the first
     # collective between processes sets up gloo, which waits only 30 s for the others: a loaded
@@ -198,108 +160,72 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     # failed ("Gloo context initialization failed: ... GetKeyValue() timed out").
     train_step.wait()
     distributed.barrier('ddgan_jax_step_programs_compiled')
-
-  is_main = jax.process_index() == 0
-  if is_main and start_step:
+  if jax.process_index() == 0 and start_step:
     print(f'Resuming from step {start_step} in {workdir}', flush=True)
-  max_seconds = float(config.train.max_time_minutes) * 60.0
-  t_start = time.time()
-  # The window's metrics stay on the devices until its log step. Summing them as they come
-  # (an eager jnp.add per metric) made every step wait for the previous one: XLA:CPU runs such
-  # tiny programs in the calling thread, once their inputs are ready.
-  window, t_log = [], time.time()
-  health = d_health.Monitor.from_config(config.train)
-  pbar = _progress_bar(total_steps, start_step, max_seconds, disable=not is_main)
-  step = start_step
-  while step < total_steps:
-    images = next(batches)
-    r1 = step_lib.r1_due(config.optim, step)
-    state, metrics = train_step(state, images, base_key, r1)
-    step += 1
-    preemption.fault_point('step', step)
-    pbar.update(min(time.time() - t_start, max_seconds) - pbar.n if max_seconds > 0 else 1)
-    window.append((metrics, r1))
-    log_step = step % int(config.train.log_every) == 0
-    # The time limit is checked on log steps only: there the metrics sync anyway, and with
-    # several processes the check is a broadcast that would otherwise stall every step.
-    out_of_time = max_seconds > 0 and log_step and _agree(time.time() - t_start > max_seconds)
-    out_of_time = out_of_time or step == stop_at_step
-    preempted = preempt.reached(step)
-    last = step == total_steps or out_of_time or preempted
-    save_step = step % int(config.train.ckpt_every) == 0 or last
-    # The guard's counters: a host sync, so only where the loop syncs anyway; nothing
-    # non-finite is ever saved.
-    nonfinite_scalars = train_step.poll() if log_step or save_step else {}
-
-    if log_step or last:
-      scalars = window_means(jax.device_get([m for m, _ in window]), [r for _, r in window])
-      scalars.update(d_health.health_scalars(scalars))
-      warning = health.update(step, scalars)
-      if warning and is_main:
-        tqdm.write(warning)
-      now = time.time()
-      scalars['steps_per_sec'] = len(window) / max(now - t_log, 1e-9)
-      scalars['lr_g'], scalars['lr_d'] = float(opt.lr_g(step)), float(opt.lr_d(step))
-      scalars.update(nonfinite_scalars)
-      writer.write_scalars(step, scalars)
-      postfix = dict(d=f"{scalars['d_loss']:.3f}", g=f"{scalars['g_loss']:.3f}")
-      if max_seconds > 0:  # the bar counts seconds of the limit; show the step reached here
-        postfix = dict(step=str(step), **postfix)  # (the limit, not total_steps, ends the run)
-      pbar.set_postfix(postfix)
-      window, t_log = [], now
-    if save_step:
-      if train_step.error:
-        break
-      ckpt.save(step, state, state.ema_g, config)
-      preemption.fault_point('save', step)
-    if train_step.error:
-      break
-    if sampler is not None and not preempted and (step % int(config.train.sample_every) == 0 or last):
-      samples = np.asarray(jax.device_get(sampler(state.ema_g, jax.random.PRNGKey(int(config.sample.seed)))))
-      if is_main:
-        grid = visualize.save_grid(samples, os.path.join(workdir, 'samples', f'step_{step:08d}.png'))
-        writer.write_image(step, 'samples_ema', grid)
-    if preempted:
-      ckpt.wait()
-      if is_main:
-        print(preemption.resume_message(step, workdir), flush=True)
-      break
-    if out_of_time:
-      if is_main and step != stop_at_step:
-        print(f'Stopping at step {step}: train.max_time_minutes={config.train.max_time_minutes} reached.',
-              flush=True)
-      break
-  pbar.close()
-  writer.flush()
-  ckpt.close()
-  writer.close()
-  preempt.close()
-  if train_step.error:
-    raise train_step.error
-  return state
+  return loop.Loop(config=config, workdir=workdir, train_step=train_step,
+                   learning_rates=(opt.lr_g, opt.lr_d), base_key=base_key, batches=batches,
+                   ckpt=ckpt, writer=writer, preempt=preempt, sampler=sampler,
+                   total_steps=total_steps, hooks=tuple(hooks)).run(state)
 
 
-def window_means(metrics: list[dict], r1_steps: list[bool]) -> dict[str, float]:
-  """The mean of each metric over a log window (host values, float64). R1 is averaged over
-  the window's R1 steps only (the step reports 0 on the others) and left out when it had none."""
-  means = {k: float(np.mean([m[k] for m in metrics], dtype=np.float64)) for k in metrics[0]}
-  r1_values = [m['r1'] for m, due in zip(metrics, r1_steps) if due and 'r1' in m]
-  means.pop('r1', None)
-  if r1_values:
-    means['r1'] = float(np.mean(r1_values, dtype=np.float64))
-  return means
+def _prepare(config: ml_collections.ConfigDict, workdir: str, mesh: jax.sharding.Mesh
+             ) -> tuple[Networks, Optimizers, int]:
+  """(networks, optimizers, total steps) of a checked config; writes the workdir's config.json
+  once the dataset opened (none: no new workdir) and the networks match a run already there."""
+  from ddgan_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top  (imports TF)
+  batch_size = int(config.train.batch_size)
+  sharding.check_batch_size(batch_size, mesh)
+  if config.train.get('init_from') and not os.path.exists(os.path.join(workdir, 'config.json')):
+    checkpointing.resolve_checkpoint(str(config.train.init_from))  # A missing one: no workdir.
+  nets = build_networks(config)
+  input_pipeline.prepare(config.data)  # on process 0; the others wait
+  steps_per_epoch, total_steps = run_length(config, batch_size)
+  opt = make_optimizers(config.optim, steps_per_epoch, total_steps)
+  _check_workdir_config(workdir, config)  # After the dataset was opened: none, no new workdir.
+  return nets, opt, total_steps
 
 
-def _progress_bar(total_steps: int, start_step: int, max_seconds: float, disable: bool) -> tqdm:
-  """Steps towards total_steps; with a time limit, seconds towards the limit (which ends the
-  run first unless total_steps comes sooner), so elapsed and remaining are the real ones."""
-  if max_seconds <= 0:
-    return tqdm(total=total_steps, initial=start_step, disable=disable, desc='train',
-                dynamic_ncols=True)
-  return tqdm(total=round(max_seconds), disable=disable, desc='train (time limit)',
-              dynamic_ncols=True, unit='s',
-              bar_format='{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} of '
-                         f'{max_seconds / 60:g} min{{postfix}}')
+def _start(config: ml_collections.ConfigDict, workdir: str, nets: Networks, opt: Optimizers,
+           mesh: jax.sharding.Mesh
+           ) -> tuple[TrainState, nonfinite.Guard, jax.Array, checkpointing.Checkpointer]:
+  """(state, train step, base key, checkpointer): the state restored from the latest
+  checkpoint of `workdir`, or initialised (from `train.init_from` where given), while the
+  step's programs compile."""
+  repl = sharding.replicated(mesh)
+  base_key, init_key = jax.random.split(jax.random.PRNGKey(int(config.train.seed)))
+  base_key = jax.device_put(base_key, repl)
+  init_fn = jax.jit(lambda k: init_state(nets, opt, k), out_shardings=repl)
+  ckpt = checkpointing.Checkpointer(os.path.join(workdir, checkpointing.CHECKPOINT_SUBDIR),
+                                    max_to_keep=int(config.train.keep_checkpoints))
+  abstract_state = checkpointing.with_sharding(jax.eval_shape(init_fn, init_key), repl)
+  train_step = nonfinite.Guard(
+      step_lib.make_train_step(nets, opt, config), mesh, config.train,
+      both_variants=step_lib.r1_due(config.optim, 0) != step_lib.r1_due(config.optim, 1))
+  # The step programs compile in the background from here on, the first step's one first,
+  # while the state is restored or initialised and the input pipeline starts.
+  images_spec = jax.ShapeDtypeStruct(nets.image_shape(int(config.train.batch_size)), jnp.float32,
+                                     sharding=sharding.data_sharding(mesh))
+  train_step.start(abstract_state, images_spec, base_key,
+                   r1=step_lib.r1_due(config.optim, ckpt.latest_step() or 0))
+  state = preemption.restore_latest(ckpt, abstract_state)
+  if state is None:
+    state = compiling.compile_once(init_fn, init_key)(init_key)
+    if config.train.get('init_from'):
+      state = _start_from_pretrained(state, str(config.train.init_from), repl)
+  return state, train_step, base_key, ckpt
+
+
+def _device_batches(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
+                    start_step: int) -> Iterator[jax.Array]:
+  """This process's training batches from step `start_step` on, each put on its devices while
+  the previous step runs."""
+  from ddgan_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top  (imports TF)
+  host_batches = input_pipeline.create_dataset(
+      config.data, global_batch_size=int(config.train.batch_size),
+      split=config.data.train_split, train=True, seed=int(config.train.seed),
+      start_step=start_step)
+  return input_pipeline.device_batches((b['image'] for b in host_batches),
+                                       sharding.data_sharding(mesh))
 
 
 def _start_from_pretrained(state: TrainState, path: str, repl: jax.sharding.Sharding
@@ -317,10 +243,3 @@ def _start_from_pretrained(state: TrainState, path: str, repl: jax.sharding.Shar
   state = state.replace(params_g=params_g, ema_g=jax.tree.map(jnp.copy, params_g))
   return state if params_d is None else state.replace(params_d=jax.device_put(params_d, repl))
 
-
-def _agree(flag: bool) -> bool:
-  """The same boolean on every process (process 0 decides)."""
-  if jax.process_count() == 1:
-    return flag
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
-  return bool(multihost_utils.broadcast_one_to_all(np.asarray(flag)))

@@ -12,7 +12,7 @@ from configs import tiny_inpaint
 from ddgan_jax.core import augment, diffusion, losses
 from ddgan_jax.data import training_masks
 from ddgan_jax.models import networks
-from ddgan_jax.train import d_health, train_lib
+from ddgan_jax.train import d_health, loop, train_lib
 
 SIZE, C = 8, 1
 
@@ -77,9 +77,9 @@ def test_a_flat_discriminator_is_flagged_by_r1():
 
 def test_window_means_average_r1_over_r1_steps_only():
   metrics = [dict(d_loss=1.0, r1=0.4), dict(d_loss=2.0, r1=0.0), dict(d_loss=3.0, r1=0.0)]
-  got = train_lib.window_means(metrics, [True, False, False])
+  got = loop.window_means(metrics, [True, False, False])
   assert got == dict(d_loss=2.0, r1=0.4)
-  assert 'r1' not in train_lib.window_means(metrics[1:], [False, False])
+  assert 'r1' not in loop.window_means(metrics[1:], [False, False])
 
 
 @pytest.fixture(scope='module')

@@ -1,9 +1,10 @@
 """Preemption and crashes: SIGKILL at several points (one during an asynchronous save), SIGTERM,
 and a half-written checkpoint directory; every resume ends where an uninterrupted run ends.
 
-The signals are real ones, delivered by train.py to itself at exact points of the loop
-(DDGAN_JAX_FAULT, ddgan_jax/train/preemption.py). Every run is the same program on 2 CPU devices,
-compiled once and shared through the persistent compilation cache.
+The signals are real ones, delivered by the training process to itself at exact points of the
+loop: tests/train/fault_runner.py is train.py with a loop hook that sends the signal named by
+DDGAN_JAX_FAULT. Every run is the same program on 2 CPU devices, compiled once and shared
+through the persistent compilation cache.
 """
 import os
 import shutil
@@ -21,6 +22,7 @@ from ddgan_jax.models import networks
 from ddgan_jax.platform import sharding
 from ddgan_jax.train import preemption, train_lib
 
+FAULT_ENV = 'DDGAN_JAX_FAULT'  # read by fault_runner.py
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLAGS = ['--config=configs/tiny.py', '--cpu_devices=2', '--config.train.num_steps=6',
          '--config.train.ckpt_every=2', '--config.train.log_every=2',
@@ -29,12 +31,15 @@ FLAGS = ['--config=configs/tiny.py', '--cpu_devices=2', '--config.train.num_step
 
 
 def _train(workdir, fault=None):
+  """train.py, or with `fault` (e.g. 'SIGKILL@save:2') fault_runner.py, which sends it."""
   env = dict(os.environ)
   env.pop('XLA_FLAGS', None)  # --cpu_devices decides
-  env.pop(preemption.FAULT_ENV, None)
+  env.pop(FAULT_ENV, None)
+  script = 'train.py'
   if fault:
-    env[preemption.FAULT_ENV] = fault
-  return subprocess.run([sys.executable, 'train.py', f'--workdir={workdir}'] + FLAGS, cwd=REPO,
+    env[FAULT_ENV] = fault
+    script = os.path.join('tests', 'train', 'fault_runner.py')
+  return subprocess.run([sys.executable, script, f'--workdir={workdir}'] + FLAGS, cwd=REPO,
                         env=env, capture_output=True, text=True, timeout=600)
 
 

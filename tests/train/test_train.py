@@ -17,7 +17,7 @@ from configs import tiny
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.models import networks
 from ddgan_jax.platform import sharding
-from ddgan_jax.train import programs, train_lib
+from ddgan_jax.train import loop, programs, train_lib
 from ddgan_jax.train import step as step_lib
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -34,6 +34,11 @@ def tiny_config(num_steps=4, **train):
   for k, v in train.items():
     config.train[k] = v
   return config
+
+
+def stop_at(step):
+  """A loop hook that stops the run after `step`, with a checkpoint, as an interrupted run would."""
+  return lambda point, at: point == 'step' and at == step
 
 
 def restore_final_state(workdir, config, mesh):
@@ -62,7 +67,7 @@ def test_resume_equals_straight_run(tmp_path, monkeypatch):
   config = tiny_config(num_steps=4)
   assert step_lib.r1_due(config.optim, 0) and not step_lib.r1_due(config.optim, 2)
   straight = train_lib.train_and_evaluate(config, str(tmp_path / 'a'), mesh=mesh)
-  half = train_lib.train_and_evaluate(config, str(tmp_path / 'b'), mesh=mesh, stop_at_step=2)
+  half = train_lib.train_and_evaluate(config, str(tmp_path / 'b'), mesh=mesh, hooks=[stop_at(2)])
   assert int(half.step) == 2
   assert sorted(os.listdir(tmp_path / 'b' / 'checkpoints')) == ['2']
   resumed = train_lib.train_and_evaluate(config, str(tmp_path / 'b'), mesh=mesh)
@@ -148,6 +153,17 @@ def test_ema_starts_from_first_update_and_lr_schedule():
   assert lr[4] == pytest.approx(1e-5)
 
 
+def test_every_hook_is_called_and_any_may_stop_the_run():
+  calls = []
+  watch = lambda point, step: calls.append(('watch', point, step))
+  stop = lambda point, step: calls.append(('stop', point, step)) or step == 3
+  assert not loop.call_hooks([stop, watch], loop.STEP, 2)
+  assert loop.call_hooks([stop, watch], loop.STEP, 3)  # the hook after it is still called
+  assert not loop.call_hooks([watch], loop.SAVE, 3) and not loop.call_hooks([], loop.STEP, 3)
+  assert calls == [('stop', 'step', 2), ('watch', 'step', 2), ('stop', 'step', 3),
+                   ('watch', 'step', 3), ('watch', 'save', 3)]
+
+
 def test_bad_batch_size_is_a_clear_error(tmp_path):
   config = tiny_config()
   config.train.batch_size = 6
@@ -159,7 +175,7 @@ def test_bad_batch_size_is_a_clear_error(tmp_path):
 def test_refuses_to_resume_a_different_model(tmp_path):
   config = tiny_config(num_steps=4)
   mesh = sharding.make_mesh(jax.devices()[:2])
-  train_lib.train_and_evaluate(config, str(tmp_path), mesh=mesh, stop_at_step=1)
+  train_lib.train_and_evaluate(config, str(tmp_path), mesh=mesh, hooks=[stop_at(1)])
   config.model.nf = 32
   with pytest.raises(ValueError, match='different `model` config'):
     train_lib.train_and_evaluate(config, str(tmp_path), mesh=mesh)
