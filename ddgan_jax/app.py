@@ -20,9 +20,12 @@ import threading
 import time
 from typing import Any
 
+import jax
 import numpy as np
+from PIL import Image
 
-from ddgan_jax.data import heldout_masks, masks
+from ddgan_jax.data import heldout_masks, masks, visualize
+from ddgan_jax.evaluation import evaluation
 from ddgan_jax.inpainting import batch_inpaint, hires, mask_io
 from ddgan_jax.inpainting import inpaint as inpaint_lib
 from ddgan_jax.models import networks
@@ -42,7 +45,6 @@ class InputError(ValueError):
 
 def _pil(value: Any, what: str):
   """PIL image of an upload: a file path (the API's files), an array (the page's editor) or PIL."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
   if isinstance(value, dict) and 'path' in value:  # gradio FileData
     value = value['path']
   if isinstance(value, (str, os.PathLike)):
@@ -84,7 +86,6 @@ def to_hole(value: Any, shape: tuple[int, int], polarity: str, notes: list[str])
   """bool [H, W] of a painted layer (transparent background: painted = missing) or a mask
   image (luma thresholded at 50%, `polarity`), scaled to the image's `shape` if needed (a
   pixel is missing when any mask pixel over it is, so thin strokes survive)."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
   image = _pil(value, 'mask')
   rgba = np.asarray(image.convert('RGBA')) if image.mode in ('RGBA', 'LA', 'PA', 'P') else None
   if rgba is not None and (rgba[..., 3] < 255).any():
@@ -120,7 +121,6 @@ class Inpainter:
            ) -> tuple[list[np.ndarray], np.ndarray, int, list[float]]:
     """Fills of one uint8 [H, W, C] image: (fills at its size, the model-size window fills of
     the first, NFE, ms per fill)."""
-    import jax  # pylint: disable=g-import-not-at-top
     if mode not in self.modes:
       raise InputError(f'mode {mode!r} does not apply to this model; use one of {self.modes}.')
     resample = 1 if mode == 'conditional' else int(resample)
@@ -176,7 +176,6 @@ def run(model: Inpainter, image: Any, painted: Any, mask_source: str, mode: str,
     else:
       raise InputError('Paint over the part to fill with the brush, or pick a mask family.')
   elif mask_source in MASK_SOURCES:
-    import jax  # pylint: disable=g-import-not-at-top
     hole = batch_inpaint.family_hole(mask_source, jax.random.PRNGKey(int(seed)), size,
                                      x.shape[:2])
   else:
@@ -222,8 +221,6 @@ def _editor_layers(value: Any) -> Any:
 
 def example_images(model: Inpainter, count: int = 4) -> list[str]:
   """A few test images of the model's dataset as enlarged PNGs (none if it is not available)."""
-  from ddgan_jax.data import visualize  # pylint: disable=g-import-not-at-top
-  from ddgan_jax.evaluation import evaluation  # pylint: disable=g-import-not-at-top
   try:
     data_cfg = model.config.data.copy_and_resolve_references()
     images = evaluation.load_images(data_cfg, data_cfg.get('eval_split', 'test'), count)
@@ -259,7 +256,7 @@ def _intro(model: Inpainter) -> str:
 def _controls(model: Inpainter, examples: list[str] | None) -> tuple[Any, Any, Any, list[Any]]:
   """The left column, inside the page's Blocks: (editor, Fill button, mask source, the options
   `run` takes after them: mode, resample, seed, fills, strategy, polarity, dilate, feather)."""
-  import gradio as gr  # pylint: disable=g-import-not-at-top
+  import gradio as gr  # optional extra [app]
   editor = gr.ImageEditor(label='image (paint the hole)', type='numpy',
                           image_mode='RGBA', sources=('upload', 'clipboard'),
                           brush=gr.Brush(colors=['#ff3060'], default_size=16,
@@ -286,7 +283,7 @@ def _controls(model: Inpainter, examples: list[str] | None) -> tuple[Any, Any, A
 
 def build_ui(model: Inpainter, examples: list[str] | None = None):
   """The Gradio Blocks of the app (not launched)."""
-  import gradio as gr  # pylint: disable=g-import-not-at-top
+  import gradio as gr  # optional extra [app]
 
   def page(editor, mask_source, mode, resample, seed, num_fills, strategy, polarity, dilate,
            feather):

@@ -55,8 +55,8 @@ def main(argv):
   runtime.setup(cpu_devices=_CPU_DEVICES.value, compilation_cache=_COMPILATION_CACHE.value,
                 batch_size=_BATCH.value)
   # After the flags are checked and the devices set: importing these imports JAX.
-  from ddgan_jax.evaluation import evaluation  # pylint: disable=g-import-not-at-top
-  from ddgan_jax.evaluation import families, report  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.evaluation import evaluation  # JAX: after runtime.setup (fast --help)
+  from ddgan_jax.evaluation import families, report  # JAX: after runtime.setup
 
   overrides = dict(dataset='folder', folder=_FOLDER.value) if _FOLDER.value else None
   try:

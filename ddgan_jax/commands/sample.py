@@ -146,7 +146,7 @@ def serve_main() -> None:
   """The `serve` subcommand: the inpainting app (ddgan_jax/app.py) on --host:--port."""
   source = _source()
   try:
-    import gradio  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
+    import gradio  # noqa: F401  (optional extra [app]: is it installed?)
   except ImportError:
     cli.fail("the app needs Gradio: pip install -e '.[app]'")
   _setup()

@@ -33,8 +33,8 @@ def main(argv, hooks=()):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   cli.quiet()
-  from ddgan_jax.platform import distributed  # pylint: disable=g-import-not-at-top
-  from ddgan_jax.train import nonfinite  # pylint: disable=g-import-not-at-top
+  from ddgan_jax.platform import distributed  # JAX: after flag parsing (fast --help)
+  from ddgan_jax.train import nonfinite  # JAX: after flag parsing (fast --help)
   try:
     config = _CONFIG.value  # a config file that fails to load raises here
     processes = max(1, _NUM_PROCESSES.value)
@@ -43,7 +43,7 @@ def main(argv, hooks=()):
     distributed.initialize(coordinator_address=_COORDINATOR.value,
                            num_processes=_NUM_PROCESSES.value, process_id=_PROCESS_ID.value,
                            auto=_DISTRIBUTED.value)
-    from ddgan_jax.train import train_lib  # pylint: disable=g-import-not-at-top
+    from ddgan_jax.train import train_lib  # JAX: after runtime.setup (fast --help)
     train_lib.train_and_evaluate(config, _WORKDIR.value, hooks=hooks)
   except (ValueError, OSError, nonfinite.NonFiniteError) as e:
     # ConfigError, CheckpointError, SetupError, missing files, a non-finite stop: one line.

@@ -37,6 +37,7 @@ import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-posi
 from ddgan_jax.data import datasets
 from ddgan_jax.data.datasets import sources
 from ddgan_jax.data.names import CROP_MODES
+from ddgan_jax.platform import distributed
 
 datasets.hide_accelerators_from_tf()
 
@@ -80,7 +81,6 @@ def num_examples(data_cfg: ml_collections.ConfigDict, split: str,
 def prepare(data_cfg: ml_collections.ConfigDict) -> None:
   """Prepares a tfds dataset (if it is not yet) on process 0 while the other processes wait,
   so processes sharing a fresh data_dir never prepare it at the same time."""
-  from ddgan_jax.platform import distributed  # pylint: disable=g-import-not-at-top
   if jax.process_index() == 0:
     sources.make_source(data_cfg)
   distributed.barrier('ddgan_jax_data_prepared')

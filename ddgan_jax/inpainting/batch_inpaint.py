@@ -27,7 +27,10 @@ from typing import Any, Callable, Sequence
 
 import jax
 import numpy as np
+from PIL import Image
+from tqdm import tqdm
 
+from ddgan_jax.data import eval_masks
 from ddgan_jax.inpainting import hires, mask_io
 from ddgan_jax.inpainting import inpaint as inpaint_lib
 from ddgan_jax.models import networks
@@ -95,8 +98,6 @@ def pair(image_path: str, mask_path: str | None) -> list[Job]:
 
 def family_hole(family: str, key: jax.Array, size: int, shape: tuple[int, int]) -> np.ndarray:
   """bool [H, W] of a generated mask family drawn at the model's size, scaled to `shape`."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
-  from ddgan_jax.data import eval_masks  # pylint: disable=g-import-not-at-top
   drawn = eval_masks.family_masks(family, key, 1, size)
   hole = np.asarray(drawn[0, ..., 0]) > 0.5
   if hole.shape != tuple(shape):
@@ -105,7 +106,6 @@ def family_hole(family: str, key: jax.Array, size: int, shape: tuple[int, int]) 
 
 
 def _say(line: str) -> None:
-  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
   tqdm.write(line, file=sys.stderr)
 
 
@@ -138,7 +138,6 @@ def load(job: Job, index: int, *, size: int, channels: int, options: Options, ke
 
 def _write(array: np.ndarray, path: str) -> None:
   """A PNG written to a hidden temporary file beside `path`, then renamed onto it."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
   folder, name = os.path.split(path)
   os.makedirs(folder, exist_ok=True)
   tmp = os.path.join(folder, f'.{name}.partial')
@@ -211,7 +210,6 @@ def run(fill: Any, jobs: Sequence[Job], output_dir: str, *, size: int, channels:
     options: strategies and mask conventions.
     progress: show a progress bar (None: on a terminal).
   """
-  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
   if os.path.exists(output_dir) and not os.path.isdir(output_dir):
     raise ValueError(f'output folder {output_dir} exists and is not a folder.')
   summary, warned = Summary(), set()

@@ -20,15 +20,17 @@ import sys
 from typing import Sequence
 
 import jax
+from absl import flags
 
+from ddgan_jax.checkpoints import checkpointing
+from ddgan_jax.inpainting import export_stablehlo, inpaint
+from ddgan_jax.models import networks
 from ddgan_jax.platform import cli
 
 
 def export(workdir: str, output_dir: str, step: int | None = None,
            with_discriminator: bool = False) -> str:
   """Writes the inference checkpoint; returns its step directory. Refuses to overwrite."""
-  from ddgan_jax.checkpoints import checkpointing  # pylint: disable=import-outside-toplevel
-  from ddgan_jax.models import networks  # pylint: disable=import-outside-toplevel
   model = networks.load_model(workdir, step=step)
   step = model.step
   params = jax.tree.map(jax.numpy.asarray, model.params)
@@ -45,8 +47,6 @@ def export(workdir: str, output_dir: str, step: int | None = None,
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-  from absl import flags  # pylint: disable=import-outside-toplevel
-  from ddgan_jax.inpainting import inpaint  # pylint: disable=import-outside-toplevel
   fv = flags.FlagValues()
   flags.DEFINE_string('workdir', None, 'Training workdir (or checkpoint directory).', flag_values=fv)
   flags.DEFINE_string('output_dir', None, 'Where to write the inference checkpoint.', flag_values=fv)
@@ -74,7 +74,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     cli.fail(f'{cli.one_line(e)} (see --help)')
   try:
     if fv.format == 'stablehlo':
-      from ddgan_jax.inpainting import export_stablehlo  # pylint: disable=import-outside-toplevel
       out = export_stablehlo.export(fv.workdir, fv.output_dir, batch_size=fv.batch_size,
                                     mode=fv.mode, step=fv.step, platforms=fv.platforms)
     else:

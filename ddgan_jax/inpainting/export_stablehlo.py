@@ -29,14 +29,15 @@ from typing import Sequence
 import jax
 import numpy as np
 
+from ddgan_jax.inpainting import inpaint
+from ddgan_jax.models import networks
+
 FUNCTION_FILE, PARAMS_FILE, META_FILE = 'inpaint.jax_export', 'params.npz', 'inpaint.json'
 
 
 def export(source: str, output_dir: str, *, batch_size: int = 1, mode: str | None = None,
            step: int | None = None, platforms: Sequence[str] = ('cpu',)) -> str:
   """Writes the artefact (see the module doc); returns `output_dir`. Refuses to overwrite."""
-  from ddgan_jax.inpainting import inpaint  # pylint: disable=import-outside-toplevel
-  from ddgan_jax.models import networks  # pylint: disable=import-outside-toplevel
   if batch_size < 1:
     raise ValueError(f'batch_size must be positive, got {batch_size}.')
   output_dir = os.path.abspath(output_dir)

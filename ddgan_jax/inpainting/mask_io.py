@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp', '.tif', '.tiff')
 POLARITIES = ('missing_white', 'missing_black')
@@ -39,7 +40,6 @@ def list_images(path: str, what: str) -> list[str]:
 
 def open_image(path: str):
   """The decoded PIL image of `path`; ValueError if it is not a readable image."""
-  from PIL import Image, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
   try:
     image = Image.open(path)
     image.load()
@@ -128,5 +128,5 @@ def dilate(hole: np.ndarray, pixels: int) -> np.ndarray:
     raise ValueError(f'dilate must be >= 0 pixels, got {pixels}.')
   if pixels == 0 or not hole.any():
     return hole
-  from scipy import ndimage  # pylint: disable=g-import-not-at-top
+  from scipy import ndimage  # scipy.ndimage: lazy, +0.13 s on sample.py --help
   return ndimage.distance_transform_edt(~hole) <= pixels

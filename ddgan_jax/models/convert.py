@@ -17,6 +17,7 @@ CLI (writes an inference checkpoint: EMA generator + config):
 """
 from __future__ import annotations
 
+import argparse
 import os
 import pickle
 import sys
@@ -27,8 +28,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import flags
 from flax import traverse_util
+from ml_collections import config_flags
 
+from ddgan_jax import models
+from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.models import discriminator as disc_lib
 from ddgan_jax.models import generator as gen_lib
 from ddgan_jax.platform import cli
@@ -55,11 +60,10 @@ def _torch_load(path: str) -> Any:
   """torch.load with weights_only=True: tensors and plain containers only, never arbitrary
   pickled objects (an official file is untrusted input)."""
   try:
-    import torch  # pylint: disable=import-outside-toplevel
+    import torch  # optional extra [torch]
   except ImportError as e:
     raise ImportError(f'Reading {path} needs PyTorch (pip install torch), or convert the '
                       'state_dict to .npz first (np.savez(path, **{k: v.numpy()})).') from e
-  import argparse  # pylint: disable=import-outside-toplevel
   # content.pth stores the training args as an argparse.Namespace; allow just that class
   # (torch >= 2.5 has safe_globals; older versions still load netG_<epoch>.pth safely).
   safe = getattr(torch.serialization, 'safe_globals', None)
@@ -297,8 +301,6 @@ def convert_discriminator(state_dict: Mapping[str, np.ndarray],
 # ----------------------------------------------------------------------------- CLI
 
 def _define_flags():
-  from absl import flags  # pylint: disable=import-outside-toplevel
-  from ml_collections import config_flags  # pylint: disable=import-outside-toplevel
   fv = flags.FlagValues()
   config_flags.DEFINE_config_file(
       'config', None, 'Config file describing the generator (e.g. configs/cifar10.py).',
@@ -316,9 +318,6 @@ def _define_flags():
 
 def main(argv: Sequence[str] | None = None) -> None:
   """Converts an official generator checkpoint and writes an inference checkpoint."""
-  from ddgan_jax import models  # pylint: disable=import-outside-toplevel
-  from ddgan_jax.checkpoints import checkpointing  # pylint: disable=import-outside-toplevel
-
   fv = _define_flags()
   fv(list(sys.argv if argv is None else argv))
   config = fv.config

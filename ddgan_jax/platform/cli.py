@@ -12,6 +12,8 @@ import os
 import sys
 from typing import Callable, NoReturn
 
+from absl import app, flags, logging
+
 
 class InputError(ValueError):
   """Bad input to a command: reported as one `error: <message>` line, exit status 2."""
@@ -39,7 +41,6 @@ def one_line(e: BaseException) -> str:
 def quiet() -> None:
   """Library logs down to warnings (unless --verbosity was given: Orbax logs every checkpoint
   step at INFO) and TensorFlow's C++ logs to errors; call before JAX or TensorFlow start."""
-  from absl import flags, logging  # pylint: disable=g-import-not-at-top
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
@@ -54,7 +55,6 @@ def run(main: Callable[[list[str]], None], usage: str) -> None:
   own), and the command module's flags are filed as the program's own, so --help and
   --helpfull read as they did when the scripts defined them.
   """
-  from absl import app, flags  # pylint: disable=g-import-not-at-top
   launcher = sys.modules['__main__']
   if not getattr(launcher, '__doc__', None):
     launcher.__doc__ = usage

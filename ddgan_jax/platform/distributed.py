@@ -15,6 +15,8 @@ rather than a device collective, so it can wait as long as e.g. preparing a data
 from __future__ import annotations
 
 import jax
+from jax._src import distributed as jax_distributed
+from jax.experimental import multihost_utils
 
 BARRIER_TIMEOUT_MS = 24 * 3600 * 1000
 
@@ -46,10 +48,8 @@ def barrier(name: str) -> None:
   """Returns once every process has called barrier(name); a no-op in a single process."""
   if jax.process_count() == 1:
     return
-  from jax._src import distributed  # pylint: disable=g-import-not-at-top
-  client = distributed.global_state.client
+  client = jax_distributed.global_state.client
   if client is None:  # several processes without the coordination service: use a collective
-    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
     multihost_utils.sync_global_devices(name)
   else:
     client.wait_at_barrier(name, BARRIER_TIMEOUT_MS)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 
+from absl import flags
+
 # Programs that compile faster than this are not worth a disk round trip.
 MIN_COMPILE_SECONDS = 0.5
 
@@ -55,7 +57,7 @@ def enable_compilation_cache(path: str | None) -> str | None:
 
   Returns the absolute path used, or None.
   """
-  import jax  # pylint: disable=g-import-not-at-top
+  import jax  # lazy: the commands import runtime before parsing flags (fast --help)
   if not path:
     jax.config.update('jax_enable_compilation_cache', False)
     return None
@@ -70,7 +72,6 @@ def enable_compilation_cache(path: str | None) -> str | None:
 def define_flags(cpu_devices: bool = True) -> tuple:
   """Defines --compilation_cache (and --cpu_devices) for a CLI; returns their holders
   (cpu_devices, compilation_cache), the first None when not defined."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
   devices = flags.DEFINE_integer(
       'cpu_devices', -1, 'On a CPU host, split it into this many XLA devices (-1: one per core, '
       'as many as divide the batch; 0: a single device). Ignored on accelerators.'
@@ -88,7 +89,7 @@ def setup(*, cpu_devices: int = -1, compilation_cache: str | None = '',
 
   Call before anything asks JAX for its devices.
   """
-  import jax  # pylint: disable=g-import-not-at-top
+  import jax  # lazy: the commands import runtime before parsing flags (fast --help)
   n = cpu_device_count(cpu_devices, batch_size)
   if n:
     jax.config.update('jax_num_cpu_devices', n)

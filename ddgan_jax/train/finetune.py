@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ddgan_jax.checkpoints import checkpointing
+from ddgan_jax.models import networks
 
 
 def _by_path(tree: Any) -> dict[str, Any]:
@@ -78,7 +79,6 @@ def graft(target: Any, source: Any) -> Any:
 def load_pretrained_generator(path: str, target: Any) -> Any:
   """The EMA generator of the checkpoint at `path`, grafted onto `target` (abstract or real
   parameters of the new generator); returns arrays on the default device."""
-  from ddgan_jax.models import networks  # pylint: disable=g-import-not-at-top
   source = networks.load_model(path).params
   grafted = graft(target, jax.tree.map(np.asarray, source))
   return grafted

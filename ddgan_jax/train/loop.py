@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterator, Sequence
 import jax
 import ml_collections
 import numpy as np
+from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
 from ddgan_jax.checkpoints import checkpointing
@@ -242,5 +243,4 @@ def _agree(flag: bool) -> bool:
   """The same boolean on every process (process 0 decides)."""
   if jax.process_count() == 1:
     return flag
-  from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
   return bool(multihost_utils.broadcast_one_to_all(np.asarray(flag)))

@@ -16,7 +16,7 @@ class MetricWriter:
     self.active = jax.process_index() == 0
     if not self.active:
       return
-    from flax.metrics import tensorboard  # pylint: disable=g-import-not-at-top
+    from flax.metrics import tensorboard  # TensorFlow: lazy (process 0 only)
     os.makedirs(workdir, exist_ok=True)
     self._tb = tensorboard.SummaryWriter(os.path.join(workdir, 'tensorboard'))
     self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a')

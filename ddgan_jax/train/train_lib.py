@@ -23,7 +23,7 @@ from ddgan_jax import config_checks
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.models.networks import Networks, build_networks, make_sampler
 from ddgan_jax.platform import compiling, distributed, sharding
-from ddgan_jax.train import loop, nonfinite, preemption
+from ddgan_jax.train import finetune, loop, nonfinite, preemption
 from ddgan_jax.train import step as step_lib
 from ddgan_jax.train.metric_writers import MetricWriter
 
@@ -67,7 +67,7 @@ def _frozen_until(steps: int, schedule: Callable[[Any], Any], count: Any) -> Any
 def run_length(config: ml_collections.ConfigDict, batch_size: int) -> tuple[int, int]:
   """(steps per epoch, total steps) of a training run: epochs of the train split (or of
   `data.num_train_examples`), and `train.num_steps`, or else `train.num_epochs` epochs."""
-  from ddgan_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top  (imports TF)
+  from ddgan_jax.data import input_pipeline  # TensorFlow: lazy
   steps_per_epoch = max(1, input_pipeline.steps_per_epoch(config.data, batch_size))
   total_steps = (int(config.train.num_steps) if config.train.num_steps > 0
                  else int(config.train.num_epochs) * steps_per_epoch)
@@ -172,7 +172,7 @@ def _prepare(config: ml_collections.ConfigDict, workdir: str, mesh: jax.sharding
              ) -> tuple[Networks, Optimizers, int]:
   """(networks, optimizers, total steps) of a checked config; writes the workdir's config.json
   once the dataset opened (none: no new workdir) and the networks match a run already there."""
-  from ddgan_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top  (imports TF)
+  from ddgan_jax.data import input_pipeline  # TensorFlow: lazy
   batch_size = int(config.train.batch_size)
   sharding.check_batch_size(batch_size, mesh)
   if config.train.get('init_from') and not os.path.exists(os.path.join(workdir, 'config.json')):
@@ -219,7 +219,7 @@ def _device_batches(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
                     start_step: int) -> Iterator[jax.Array]:
   """This process's training batches from step `start_step` on, each put on its devices while
   the previous step runs."""
-  from ddgan_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top  (imports TF)
+  from ddgan_jax.data import input_pipeline  # TensorFlow: lazy
   host_batches = input_pipeline.create_dataset(
       config.data, global_batch_size=int(config.train.batch_size),
       split=config.data.train_split, train=True, seed=int(config.train.seed),
@@ -233,7 +233,6 @@ def _start_from_pretrained(state: TrainState, path: str, repl: jax.sharding.Shar
   """A fresh state whose generator (and its EMA) come from the checkpoint at `path`
   (`finetune.graft`), and D too when the checkpoint has one that fits; the optimizer states
   stay as initialised."""
-  from ddgan_jax.train import finetune  # pylint: disable=g-import-not-at-top
   params_g = jax.device_put(finetune.load_pretrained_generator(path, state.params_g), repl)
   params_d = finetune.load_pretrained_discriminator(path, state.params_d)
   if jax.process_index() == 0:

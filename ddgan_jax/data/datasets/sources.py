@@ -16,6 +16,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from PIL import Image, UnidentifiedImageError
 
 from ddgan_jax.data.datasets import offline_mnist
 from ddgan_jax.data.datasets import synthetic
@@ -221,7 +222,6 @@ class FolderSource(_IndexedSource):
 def _check_decodes(path: str) -> None:
   """ValueError unless `path` is a readable image (checked for the first file of a folder, so
   a folder of something else fails here instead of in the middle of tf.data)."""
-  from PIL import Image, UnidentifiedImageError  # pylint: disable=g-import-not-at-top
   try:
     with Image.open(path) as image:
       image.verify()
