@@ -72,14 +72,19 @@ demo: install data
 	@echo "  $(DEMO)/unconditional_samples.png"
 	@echo "Paint a hole and watch it fill: $(PY) sample.py serve --workdir=$(DEMO)/workdir  (then open http://127.0.0.1:7860)"
 
+# Tests run in TEST_WORKERS processes (pytest-xdist; XLA compiles each program on one core, so
+# two workers on a 2-core machine take about two thirds of the time of one).
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist worksteal
+
 test: install data browser
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q tests
+	$(PYTEST) tests
 
 # The quick loop: every test but those marked slow (subprocesses, end-to-end training), which
 # only `make test` runs.
 test-fast: install data
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PYTEST) -m "not slow" tests
 
 # ruff, configured in pyproject.toml ([tool.ruff]).
 lint: install

@@ -106,6 +106,7 @@ def tiny_checkpoint(tmp_path_factory):
   return path
 
 
+@pytest.mark.slow
 def test_evaluate_end_to_end(tiny_checkpoint, tmp_path):
   out = tmp_path / 'eval'
   families = ('wide', 'sr2')

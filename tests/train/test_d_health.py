@@ -94,6 +94,7 @@ def tiny():
           losses.draw(kdr, x0.shape, nets.nz, nets.num_timesteps), kw)
 
 
+@pytest.mark.slow
 def test_probes_change_nothing_and_split_the_gradient(tiny):
   params_g, params_d, x0, draws, kw = tiny
   zeros = (jnp.zeros_like(x0), jnp.zeros_like(x0))

@@ -63,6 +63,7 @@ def test_conditional_start_equals_the_unconditional_generator(uncond_checkpoint,
   assert np.abs(np.asarray(c_nets.apply_g(bumped, x, t, z, cond)) - np.asarray(want)).max() > 1e-2
 
 
+@pytest.mark.slow
 def test_train_state_starts_from_the_checkpoint(uncond_checkpoint, tiny_inpaint_config):
   path, _, u_params = uncond_checkpoint
   config = tiny_inpaint_config
@@ -99,6 +100,7 @@ def test_mismatching_model_is_refused_naming_the_parameter(uncond_checkpoint, ti
     finetune.load_pretrained_generator(path, target)
 
 
+@pytest.mark.slow
 def test_a_shipped_discriminator_starts_the_run_when_it_fits(tmp_path, tiny_inpaint_config,
                                                              tiny_config):
   config = tiny_inpaint_config
@@ -123,6 +125,7 @@ def test_a_shipped_discriminator_starts_the_run_when_it_fits(tmp_path, tiny_inpa
   assert finetune.load_pretrained_discriminator(str(tmp_path / 'other_d'), state.params_d) is None
 
 
+@pytest.mark.slow
 def test_export_with_discriminator_takes_d_from_the_training_state(tmp_path, tiny_inpaint_config):
   from ddgan_jax.inpainting import export
   config = tiny_inpaint_config

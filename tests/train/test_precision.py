@@ -87,6 +87,7 @@ def _value_and_grads(remat):
   return params, jax.jit(jax.value_and_grad(fn))(params)
 
 
+@pytest.mark.slow
 def test_remat_gives_the_same_values_and_gradients():
   params, (value, grads) = _value_and_grads(remat=False)
   params_remat, (value_remat, grads_remat) = _value_and_grads(remat=True)
@@ -99,6 +100,7 @@ def test_remat_gives_the_same_values_and_gradients():
   assert max(float(jnp.abs(g).max()) for g in jax.tree.leaves(grads)) > 0
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_float32_state(float32_step):
   ref_nets, start, ref, ref_metrics = float32_step
   nets, _, new, metrics = _one_step(compute_dtype='bfloat16')

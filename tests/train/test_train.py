@@ -90,6 +90,7 @@ def test_resume_equals_straight_run(tmp_path, monkeypatch):
   assert os.listdir(tmp_path / 'b' / 'tensorboard')
 
 
+@pytest.mark.slow
 def test_sharded_step_matches_single_device():
   """The train step on a batch split over 2 devices computes what it computes on 1 device.
 
@@ -124,6 +125,7 @@ def test_sharded_step_matches_single_device():
   assert results[0][0]['r1'] > 0
 
 
+@pytest.mark.slow
 def test_ema_starts_from_first_update_and_lr_schedule():
   config = tiny_config(num_steps=4)
   nets = networks.build_networks(config)
@@ -172,6 +174,7 @@ def test_bad_batch_size_is_a_clear_error(tmp_path):
   assert not os.path.exists(tmp_path / 'checkpoints')
 
 
+@pytest.mark.slow
 def test_refuses_to_resume_a_different_model(tmp_path):
   config = tiny_config(num_steps=4)
   mesh = sharding.make_mesh(jax.devices()[:2])
