@@ -61,17 +61,10 @@ def main(argv: Sequence[str] | None = None) -> None:
   flags.DEFINE_list('platforms', ['cpu'], 'stablehlo: platforms to lower for (cpu, cuda, tpu).',
                     flag_values=fv)
   flags.mark_flags_as_required(['workdir', 'output_dir'], flag_values=fv)
-  argv = list(sys.argv if argv is None else argv)
-  if any(a in ('-h', '--help', '--helpshort', '--helpfull') for a in argv[1:]):
-    print('Writes an inference checkpoint (or a jax.export inpainter) of a training run.\n\n'
-          'usage: python -m ddgan_jax.inpainting.export --workdir=W --output_dir=O [flags]\n')
-    for name in sorted(fv):
-      print(f'  --{name}: {fv[name].help} (default: {fv[name].default_as_str})')
+  usage = ('Writes an inference checkpoint (or a jax.export inpainter) of a training run.\n\n'
+           'usage: python -m ddgan_jax.inpainting.export --workdir=W --output_dir=O [flags]')
+  if not cli.parse_own_flags(fv, sys.argv if argv is None else argv, usage):
     return
-  try:
-    fv(argv)
-  except flags.Error as e:  # an unknown or missing flag: one line, not a traceback
-    cli.fail(f'{cli.one_line(e)} (see --help)')
   try:
     if fv.format == 'stablehlo':
       out = export_stablehlo.export(fv.workdir, fv.output_dir, batch_size=fv.batch_size,

@@ -319,7 +319,11 @@ def _define_flags():
 def main(argv: Sequence[str] | None = None) -> None:
   """Converts an official generator checkpoint and writes an inference checkpoint."""
   fv = _define_flags()
-  fv(list(sys.argv if argv is None else argv))
+  usage = ('Converts an official DDGAN generator checkpoint into an inference checkpoint.\n\n'
+           'usage: python -m ddgan_jax.models.convert --config=configs/cifar10.py '
+           '--checkpoint=netG_1200.pth --output_dir=O')
+  if not cli.parse_own_flags(fv, sys.argv if argv is None else argv, usage):
+    return
   config = fv.config
   try:
     if config.inpaint.enabled:

@@ -3,14 +3,15 @@
 Bad input to a command is one `error: <message>` line on stderr and exit status 2, with no
 traceback: `fail(message)`. Library work done for a command raises `InputError` where the
 command must report it that way (and nothing else); the command catches it and calls `fail`.
-`first_line` and `one_line` shorten an exception's message to that line, and `run` starts a
-command with its usage text.
+`first_line` and `one_line` shorten an exception's message to that line, `run` starts a
+command with its usage text, and `parse_own_flags` parses a command that keeps its flags in a
+flag set of its own (the export and the converter).
 """
 from __future__ import annotations
 
 import os
 import sys
-from typing import Callable, NoReturn
+from typing import Callable, NoReturn, Sequence
 
 from absl import app, flags, logging
 
@@ -61,3 +62,19 @@ def run(main: Callable[[list[str]], None], usage: str) -> None:
   by_module = flags.FLAGS.flags_by_module_dict()
   by_module.setdefault(sys.argv[0], []).extend(by_module.pop(main.__module__, []))
   app.run(main)
+
+
+def parse_own_flags(fv: flags.FlagValues, argv: Sequence[str], usage: str) -> bool:
+  """Parses `argv` into `fv`, a command's own flag set (absl's app.run knows only the global
+  one). --help prints `usage` and the flags, and returns False (the command then stops); an
+  unknown, malformed or missing flag is one `error:` line, exit status 2; True otherwise."""
+  if any(a in ('-h', '--help', '--helpshort', '--helpfull') for a in argv[1:]):
+    print(usage.rstrip() + '\n')
+    for name in sorted(fv):
+      print(f'  --{name}: {fv[name].help} (default: {fv[name].default_as_str})')
+    return False
+  try:
+    fv(list(argv))
+  except flags.Error as e:
+    fail(f'{one_line(e)} (see --help)')
+  return True
