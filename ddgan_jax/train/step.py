@@ -166,8 +166,7 @@ def _mask_sampler(config: ml_collections.ConfigDict, nets: Networks
   """(key, batch) -> the step's training masks of `config.inpaint`; None without inpainting."""
   if not nets.inpaint:
     return None
-  mixture = dict(config.inpaint.mask_mixture)
-  training_masks.validate_train_mixture(mixture)
+  mixture = dict(config.inpaint.mask_mixture)  # checked by config_checks (and the sampler)
   p_uncond = float(config.inpaint.p_uncond)
   return lambda key, batch: training_masks.sample_training_masks(
       key, batch, nets.image_size, mixture, p_uncond)
@@ -175,16 +174,14 @@ def _mask_sampler(config: ml_collections.ConfigDict, nets: Networks
 
 def aux_terms(config: ml_collections.ConfigDict, nets: Networks
               ) -> tuple[losses.AuxWeights, Callable[[jax.Array, jax.Array], jax.Array] | None]:
-  """G's loss weights of `config.inpaint` (the official ones unless inpainting) and the
-  perceptual distance fn when its weight is nonzero."""
+  """G's loss weights of `config.inpaint` (the official ones unless inpainting; their range is
+  config_checks') and the perceptual distance fn when its weight is nonzero."""
   inp = config.inpaint
   aux = losses.AuxWeights(rec=float(inp.get('rec_weight', 0.0)),
                           perceptual=float(inp.get('perceptual_weight', 0.0)),
                           adv=float(inp.get('adv_weight', 1.0)))
   if not nets.inpaint:
     return losses.AuxWeights(), None
-  if aux.rec < 0 or aux.perceptual < 0 or aux.adv < 0:
-    raise ValueError('inpaint.rec_weight, perceptual_weight and adv_weight must be >= 0.')
   perceptual_fn = None
   if aux.perceptual > 0:
     perceptual_fn = perceptual.lpips_distance_fn()
