@@ -38,25 +38,24 @@ def check_families(names: Sequence[str]) -> None:
 
 
 @functools.partial(jax.jit, static_argnums=(0, 2, 3))
-def _family_masks(family: str, key: jax.Array, batch: int, size: int,
-                  offset: jax.Array) -> jax.Array:
+def _chunk(family: str, key: jax.Array, batch: int, size: int, offset: jax.Array) -> jax.Array:
   return eval_masks.family_masks(family, key, batch, size, index_offset=offset)
 
 
-def family_masks(family: str, seed: int, num_images: int, image_size: int,
+def seeded_masks(family: str, seed: int, num_images: int, image_size: int,
                  chunk: int = 64) -> np.ndarray:
   """Evaluation masks [N, S, S, 1] of `family`; mask i depends on (seed, family, i) only."""
   key = jax.random.fold_in(jax.random.PRNGKey(seed), ALL_FAMILIES.index(family))
-  parts = [np.asarray(_family_masks(family, key, chunk, image_size, jnp.int32(start)))
+  parts = [np.asarray(_chunk(family, key, chunk, image_size, jnp.int32(start)))
            for start in range(0, num_images, chunk)]
   return np.concatenate(parts)[:num_images]
 
 
 def run_masks(family: str, seed: int, num_images: int, image_size: int) -> np.ndarray:
-  """family_masks, or all ones [N, S, S, 1] float32 for UNCONDITIONAL."""
+  """seeded_masks, or all ones [N, S, S, 1] float32 for UNCONDITIONAL."""
   if family == UNCONDITIONAL:
     return np.ones((num_images, image_size, image_size, 1), np.float32)
-  return family_masks(family, seed, num_images, image_size)
+  return seeded_masks(family, seed, num_images, image_size)
 
 
 def sample_key(family: str, seed: int) -> jax.Array:

@@ -40,6 +40,6 @@ def test_unknown_family_and_evaluation_names():
     H.heldout_masks('wide', KEY, 2, 32)
   assert families.ALL_FAMILIES[:6] == M.EVAL_FAMILIES
   assert set(H.HELDOUT_FAMILIES).isdisjoint(M.TRAIN_GENERATORS + M.EVAL_FAMILIES)
-  masks64 = families.family_masks('ring', 0, 70, 32)
+  masks64 = families.seeded_masks('ring', 0, 70, 32)
   assert masks64.shape == (70, 32, 32, 1)
-  np.testing.assert_array_equal(masks64[:64], families.family_masks('ring', 0, 64, 32))
+  np.testing.assert_array_equal(masks64[:64], families.seeded_masks('ring', 0, 64, 32))

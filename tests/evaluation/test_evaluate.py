@@ -87,10 +87,10 @@ def test_parse_method():
 
 
 def test_masks_do_not_depend_on_the_number_of_images():
-  a = families_lib.family_masks('wide', 0, 5, 16, chunk=4)
-  b = families_lib.family_masks('wide', 0, 12, 16, chunk=8)
+  a = families_lib.seeded_masks('wide', 0, 5, 16, chunk=4)
+  b = families_lib.seeded_masks('wide', 0, 12, 16, chunk=8)
   np.testing.assert_array_equal(a, b[:5])
-  assert not np.array_equal(a, families_lib.family_masks('wide', 1, 5, 16))
+  assert not np.array_equal(a, families_lib.seeded_masks('wide', 1, 5, 16))
 
 
 # ------------------------------------------------------------------ end to end

@@ -42,7 +42,7 @@ def test_shipped_model_carries_its_trained_discriminator():
 @pytest.mark.parametrize('family', ['narrow', 'half', 'ring'])
 def test_shipped_model_fills_holes_better_than_the_classical_methods(shipped, family):
   fn, nets, images = shipped
-  holes = families.family_masks(family, 0, len(images), nets.image_size)
+  holes = families.seeded_masks(family, 0, len(images), nets.image_size)
   images_u8 = inpaint.float_to_uint8(images)
   out_u8, nfe = inpaint.inpaint_uint8(fn, images_u8, holes, jax.random.PRNGKey(0))
   assert nfe == 2
