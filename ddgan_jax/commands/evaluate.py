@@ -1,5 +1,5 @@
 """Evaluates inpainting methods on a checkpoint: LPIPS, PSNR, SSIM, KID, FID, precision/recall,
-NFE and time per mask family.
+density/coverage, NFE and time per mask family.
 
   python evaluate.py --workdir=runs/celebahq_inpaint --output_dir=eval/ [--num_images=100]
   python evaluate.py --checkpoint=converted/ --methods=repaint_r1,repaint_r5,telea --families=wide,half
@@ -8,9 +8,10 @@ Writes <output_dir>/results.md (table: family x method), results.json (the same 
 settings) and grid_<family>.png (rows: images; columns: input, masked, one per method).
 Methods: conditional (mask-conditional models), repaint_r<N>, telea, navier_stokes, biharmonic;
 default: all that apply, with RePaint at r = 1 and 5. With --realism_images > 0 (default
-1000) KID/FID/precision/recall compare the results with that many real images of the split
-(AlexNet features, ddgan_jax/evaluation/realism.py, cached under ~/.cache/ddgan_jax/realism), and an
-`unconditional` family (all-ones mask) adds the model methods' unconditional samples.
+1000) KID/FID/precision/recall/density/coverage compare the results with that many real images
+of the split (AlexNet features, ddgan_jax/evaluation/realism.py, cached under
+~/.cache/ddgan_jax/realism), and an `unconditional` family (all-ones mask) adds the model
+methods' unconditional samples.
 """
 import os
 

@@ -16,8 +16,8 @@ from the holes): PSNR and SSIM on [0, 1] images, LPIPS (AlexNet) on [-1, 1] ones
 Timing: wall time of each batched call after a warm-up (compile) call, with
 block_until_ready, divided by the batch size.
 
-Realism (`realism_images` > 0): KID, FID and precision/recall (k = 3) of each method's
-uint8 results against the first `realism_images` real images of the split, on AlexNet
+Realism (`realism_images` > 0): KID, FID, precision/recall and density/coverage (k = 3) of
+each method's uint8 results against the first `realism_images` real images of the split, on AlexNet
 features (realism.py; the real features are cached on disk). LPIPS against the original
 rewards a blurry mean fill; these see whether the results look like real images. An extra
 family `unconditional` runs each model method with an all-ones mask (unconditional samples,
@@ -42,7 +42,7 @@ from ddgan_jax.inpainting import inpaint as inpaint_lib
 from ddgan_jax.models import networks
 from ddgan_jax.platform import sharding
 
-REALISM_KEYS = ('kid', 'kid_std', 'fid', 'precision', 'recall')
+REALISM_KEYS = ('kid', 'kid_std', 'fid', 'precision', 'recall', 'density', 'coverage')
 PR_K = 3
 
 

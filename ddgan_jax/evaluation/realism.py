@@ -19,7 +19,8 @@ equal set sizes.
 
 Metrics: `fid` (Frechet distance of Gaussian fits), `kid` (unbiased MMD^2, cubic polynomial
 kernel, Binkowski et al. 2018, as torch-fidelity and clean-fid), `precision_recall`
-(k-NN balls, Kynkaanniemi et al. 2019). Real features are cached by `reference_features`.
+(k-NN balls, Kynkaanniemi et al. 2019), `density_coverage` (the real samples' k-NN balls only,
+Naeem et al. 2020). Real features are cached by `reference_features`.
 """
 from __future__ import annotations
 
@@ -199,18 +200,42 @@ def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3,
   return precision, recall
 
 
-def scores(fake: np.ndarray, real: np.ndarray, k: int = 3) -> dict[str, float | None]:
-  """{kid, kid_std, fid, precision, recall} of fake [M, D] vs real [N, D] features.
+def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 3,
+                     block: int = 1024) -> tuple[float, float]:
+  """Density and coverage (Naeem et al. 2020) of fake [M, D] vs real [N, D], on the real
+  samples' k-NN balls only.
 
-  KID and FID use all of both sets; precision/recall the first min(M, N) of each (equal
-  sizes). kid_std is None when KID used the whole sets once; a metric is None where a set
-  is too small for it (< 2 samples; <= k for precision/recall).
+  Density: the mean number of real balls a fake sample is in, over k (1 for fakes spread as the
+  reals are); coverage: the fraction of real samples whose ball holds some fake sample. Unlike
+  recall, which grows the fake samples' own balls, an outlying fake (a large ball) covers
+  nothing it is not near, so coverage does not reward spread for its own sake.
+  """
+  real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+  if len(real) <= k or not len(fake):
+    raise ValueError(f'density/coverage with k={k} needs more than {k} real samples and a fake one.')
+  radii2 = _knn_radii(real, k, block)
+  counts = np.zeros(len(fake))
+  nearest = np.concatenate([_squared_distances(real[s:s + block], fake).min(axis=1)
+                            for s in range(0, len(real), block)])
+  for s in range(0, len(fake), block):
+    counts[s:s + block] = (_squared_distances(fake[s:s + block], real) <= radii2[None]).sum(axis=1)
+  return float(counts.mean() / k), float(np.mean(nearest <= radii2))
+
+
+def scores(fake: np.ndarray, real: np.ndarray, k: int = 3) -> dict[str, float | None]:
+  """{kid, kid_std, fid, precision, recall, density, coverage} of fake [M, D] vs real [N, D].
+
+  KID and FID use all of both sets; precision/recall and density/coverage the first min(M, N)
+  of each (equal sizes). kid_std is None when KID used the whole sets once; a metric is None
+  where a set is too small for it (< 2 samples; <= k for the k-NN ones).
   """
   m = min(len(fake), len(real))
   kid_mean, kid_std = kid(fake, real) if m >= 2 else (None, float('nan'))
   precision, recall = precision_recall(real[:m], fake[:m], k) if m > k else (None, None)
+  density, coverage = density_coverage(real[:m], fake[:m], k) if m > k else (None, None)
   return dict(kid=kid_mean, kid_std=None if np.isnan(kid_std) else kid_std,
-              fid=fid(fake, real) if m >= 2 else None, precision=precision, recall=recall)
+              fid=fid(fake, real) if m >= 2 else None, precision=precision, recall=recall,
+              density=density, coverage=coverage)
 
 
 def settings(reference_images: int, cache_file: str, k: int = 3) -> dict[str, Any]:
@@ -220,7 +245,8 @@ def settings(reference_images: int, cache_file: str, k: int = 3) -> dict[str, An
                    f'{KID_SUBSET_SIZE} images, else {KID_SUBSETS} subsets of {KID_SUBSET_SIZE}'),
               fid='all results vs all reference images (biased in the set sizes)',
               precision_recall=(f'k={k}; the first min(results, reference) of each set '
-                                '(equal sizes: unequal ones bias precision and recall)'))
+                                '(equal sizes: unequal ones bias precision and recall)'),
+              density_coverage=f'k={k}, on the real k-NN balls; the same sets as precision/recall')
 
 
 # ------------------------------------------------------------------ cached real features

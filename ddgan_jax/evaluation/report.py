@@ -65,7 +65,7 @@ def format_markdown(report: dict) -> str:
   """The results table (rows: family x method) and the settings, as Markdown.
 
   With realism metrics: KID x 1e3 (± its std over subsets, when subsets were drawn), FID,
-  precision and recall columns, and the `unconditional` rows ('-' where not measured).
+  precision, recall, density and coverage columns, and the `unconditional` rows ('-' where not measured).
   """
   s = report['settings']
   real = s.get('realism')
@@ -80,17 +80,21 @@ def format_markdown(report: dict) -> str:
             "GFLOP/s measured in the same run.\n" if 'machine' in s else ''),
            (f"Realism: {real['features']} features of the results vs {real['reference_images']} "
             f"real images of the split (cached in `{real['cache_file']}`); KID: {real['kid']}; "
-            f"FID: {real['fid']}; precision/recall: {real['precision_recall']}. Not comparable "
-            "with Inception FID/KID.\n" if real else ''),
+            f"FID: {real['fid']}; precision/recall: {real['precision_recall']}; density/coverage: "
+            f"{real.get('density_coverage', 'not measured')}. Not comparable with Inception "
+            "FID/KID.\n" if real else ''),
            format_summary(report),
            '| family | hole % | method | LPIPS ↓ | PSNR ↑ | SSIM ↑ | diversity | '
-           + ('KID×10³ ↓ | FID ↓ | precision ↑ | recall ↑ | ' if real else '') + 'NFE | ms/image |',
-           '|---|---:|---|' + '---:|' * (10 if real else 6)]
+           + ('KID×10³ ↓ | FID ↓ | precision ↑ | recall ↑ | density | coverage ↑ | '
+              if real else '')
+           + 'NFE | ms/image |',
+           '|---|---:|---|' + '---:|' * (12 if real else 6)]
   for r in report['results']:
     kid = _cell(r.get('kid'), '.2f', 1e3) + (
         f" ± {1e3 * r['kid_std']:.2f}" if r.get('kid_std') is not None else '')
     realism_cells = (f"{kid} | {_cell(r.get('fid'), '.2f')} | {_cell(r.get('precision'), '.3f')} | "
-                     f"{_cell(r.get('recall'), '.3f')} | " if real else '')
+                     f"{_cell(r.get('recall'), '.3f')} | {_cell(r.get('density'), '.3f')} | "
+                     f"{_cell(r.get('coverage'), '.3f')} | " if real else '')
     lines.append(f"| {r['family']} | {100 * r['hole_ratio']:.1f} | {r['label']} | "
                  f"{_cell(r['lpips'], '.4f')} | {_cell(r['psnr'], '.2f')} | "
                  f"{_cell(r['ssim'], '.4f')} | {_cell(r.get('diversity'), '.4f')} | "

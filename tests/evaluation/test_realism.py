@@ -133,11 +133,39 @@ def test_precision_recall_cases():
   assert 0 < ours[0] < 1 and 0 < ours[1] < 1
 
 
+def _dc_brute_force(real, fake, k):
+  d_rr = np.sqrt(((real[:, None] - real[None]) ** 2).sum(-1))
+  radii = np.sort(d_rr, axis=1)[:, k]
+  d_rf = np.sqrt(((real[:, None] - fake[None]) ** 2).sum(-1))  # [N, M]
+  inside = d_rf <= radii[:, None]
+  return inside.sum() / (k * len(fake)), np.mean(inside.any(axis=1))
+
+
+def test_density_coverage_cases():
+  rng = np.random.default_rng(7)
+  a = rng.normal(size=(60, 4))
+  density, coverage = realism.density_coverage(a, a.copy(), k=3)
+  assert coverage == 1.0 and density >= 1.0  # each sample is in its own ball and k others'
+  assert realism.density_coverage(a, rng.normal(size=(60, 4)) + 100.0, k=3) == (0.0, 0.0)
+  # Fakes: the first real cluster, plus far outliers. Recall counts the outliers' huge balls
+  # (their k-th neighbours are far), coverage does not.
+  real = np.concatenate([rng.normal(size=(50, 4)), rng.normal(size=(50, 4)) + 20.0])
+  fake = np.concatenate([rng.normal(size=(96, 4)), rng.normal(size=(4, 4)) * 30.0 + 10.0])
+  _, recall = realism.precision_recall(real, fake, k=3)
+  density, coverage = realism.density_coverage(real, fake, k=3)
+  assert recall > 0.9 and 0.4 <= coverage <= 0.55, (recall, coverage)
+  x, y = rng.normal(size=(40, 6)), rng.normal(size=(30, 6)) * 1.3 + 0.2
+  ours = realism.density_coverage(x, y, k=3, block=7)
+  np.testing.assert_allclose(ours, _dc_brute_force(x, y, 3))
+  assert 0 < ours[1] < 1 and ours[0] > 0
+
+
 def test_scores_uses_equal_sizes_for_precision_recall():
   rng = np.random.default_rng(6)
   real, fake = rng.normal(size=(30, 5)), rng.normal(size=(12, 5))
   s = realism.scores(fake, real)
   assert (s['precision'], s['recall']) == realism.precision_recall(real[:12], fake, 3)
+  assert (s['density'], s['coverage']) == realism.density_coverage(real[:12], fake, 3)
   assert s['kid'] == realism.kid(fake, real)[0] and s['kid_std'] is None
   assert s['fid'] == realism.fid(fake, real) > 0
 
