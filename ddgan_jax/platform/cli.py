@@ -47,20 +47,22 @@ def quiet() -> None:
     logging.set_verbosity(logging.WARNING)
 
 
-def run(main: Callable[[list[str]], None], usage: str) -> None:
+def run(main: Callable[[list[str]], None], usage: str, flag_modules: Sequence[str] = ()) -> None:
   """absl's `app.run(main)` for a command whose flags and `main` live in a module of the
   package, run by a script at the repository root or an installed command's launcher.
 
   absl's --help prints the `__main__` module's docstring and the flags that module defines:
   the launcher gets `usage` as its docstring (a script imports the command's docstring as its
-  own), and the command module's flags are filed as the program's own, so --help and
-  --helpfull read as they did when the scripts defined them.
+  own), and the flags of the command module and of `flag_modules` (those of its subcommands)
+  are filed as the program's own, so --help and --helpfull read as they did when the scripts
+  defined them.
   """
   launcher = sys.modules['__main__']
   if not getattr(launcher, '__doc__', None):
     launcher.__doc__ = usage
   by_module = flags.FLAGS.flags_by_module_dict()
-  by_module.setdefault(sys.argv[0], []).extend(by_module.pop(main.__module__, []))
+  for module in (main.__module__, *flag_modules):
+    by_module.setdefault(sys.argv[0], []).extend(by_module.pop(module, []))
   app.run(main)
 
 
