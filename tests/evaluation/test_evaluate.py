@@ -140,6 +140,7 @@ def test_evaluate_end_to_end(tiny_checkpoint, tmp_path):
   for r in all_rows:
     assert r['fid'] > 0 and r['kid'] is not None and r['kid_std'] is None, r  # 10 vs 12: whole sets.
     assert 0 <= r['precision'] <= 1 and 0 <= r['recall'] <= 1, r
+    assert r['density'] >= 0 and 0 <= r['coverage'] <= 1, r
   for r in uncond.values():  # No ground truth: no paired metrics.
     assert r['lpips'] is None and r['psnr'] is None and r['ssim'] is None, r
     assert r['diversity'] is None and r['hole_ratio'] == 1.0, r
@@ -159,13 +160,13 @@ def test_evaluate_end_to_end(tiny_checkpoint, tmp_path):
   assert saved['settings']['num_images'] == 10 and saved['settings']['split'] == 'validation'
   table = (out / 'results.md').read_text()
   lines = table.splitlines()
-  # The full table has 13 columns; the summary above it one per model method + family + best.
-  table_rows = [l for l in lines if l.startswith(('| wide', '| sr2')) and l.count('|') == 14]
+  # The full table has 15 columns; the summary above it one per model method + family + best.
+  table_rows = [l for l in lines if l.startswith(('| wide', '| sr2')) and l.count('|') == 16]
   assert len(table_rows) == 12
-  uncond_rows = [l for l in lines if l.startswith('| unconditional') and l.count('|') == 14]
+  uncond_rows = [l for l in lines if l.startswith('| unconditional') and l.count('|') == 16]
   assert len(uncond_rows) == 3 and all('| 100.0 | DDGAN' in l and '| - | - | - | - |' in l
                                        for l in uncond_rows)
-  assert 'KID×10³ ↓ | FID ↓ | precision ↑ | recall ↑' in table
+  assert 'KID×10³ ↓ | FID ↓ | precision ↑ | recall ↑ | density | coverage ↑' in table
   summary_rows = [l for l in lines if l.startswith(('| wide', '| sr2')) and l.count('|') == 6]
   assert len(summary_rows) == 2 and report_lib.format_summary(saved) in table
   for r in rows:  # Diversity: model methods only; the sampler's noise makes fills differ.
