@@ -108,8 +108,10 @@ class Guard:
   """The jitted, guarded train step and the host side of its counters (see module docstring)."""
 
   def __init__(self, train_step, mesh: jax.sharding.Mesh,
-               train_cfg: ml_collections.ConfigDict, *, both_variants: bool = True):
-    self.mode, self.max_in_a_row = config_checks.check_nonfinite(train_cfg)
+               train_cfg: ml_collections.ConfigDict | config_checks.TrainConfig, *,
+               both_variants: bool = True):
+    train = config_checks.TrainConfig.from_section(train_cfg)  # or a one-line ConfigError
+    self.mode, self.max_in_a_row = train.on_nonfinite, train.max_nonfinite_in_a_row
     self.error: NonFiniteError | None = None
     self._both = both_variants  # whether steps with and without R1 both come
     if self.mode == 'off':
