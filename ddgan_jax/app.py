@@ -24,6 +24,7 @@ import jax
 import numpy as np
 from PIL import Image
 
+from ddgan_jax import config_checks
 from ddgan_jax.data import heldout_masks, masks, visualize
 from ddgan_jax.evaluation import evaluation
 from ddgan_jax.inpainting import batch_inpaint, hires, mask_io
@@ -222,8 +223,8 @@ def _editor_layers(value: Any) -> Any:
 def example_images(model: Inpainter, count: int = 4) -> list[str]:
   """A few test images of the model's dataset as enlarged PNGs (none if it is not available)."""
   try:
-    data_cfg = model.config.data.copy_and_resolve_references()
-    images = evaluation.load_images(data_cfg, data_cfg.get('eval_split', 'test'), count)
+    data = config_checks.DataConfig.from_section(model.config.data)
+    images = evaluation.load_images(data, data.eval_split, count)
   except Exception:  # pylint: disable=broad-except  (examples are optional)
     return []
   folder = tempfile.mkdtemp(prefix='ddgan_app_')

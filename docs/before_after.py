@@ -28,13 +28,14 @@ def main() -> None:
   import jax  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
   from PIL import Image  # pylint: disable=import-outside-toplevel
+  from ddgan_jax import config_checks  # pylint: disable=import-outside-toplevel
   from ddgan_jax.data import visualize  # pylint: disable=import-outside-toplevel
   from ddgan_jax.evaluation import evaluation  # pylint: disable=import-outside-toplevel
   from ddgan_jax.inpainting import hires, inpaint  # pylint: disable=import-outside-toplevel
 
   fill, nets, config = inpaint.load_inpainter(args.checkpoint)
-  data = config.data.copy_and_resolve_references()
-  items = inpaint.float_to_uint8(evaluation.load_images(data, data.get('eval_split', 'test'), 6))
+  data = config_checks.DataConfig.from_section(config.data)
+  items = inpaint.float_to_uint8(evaluation.load_images(data, data.eval_split, 6))
   big = [np.asarray(Image.fromarray(x[..., 0]).resize((96, 96), Image.Resampling.BICUBIC))
          for x in items]
   photo = np.block([big[:3], big[3:]])[..., None]  # [192, 288, 1]

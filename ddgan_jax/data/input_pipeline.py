@@ -17,6 +17,10 @@ Crop modes (``data.crop``), all ending at ``image_size x image_size``:
           are upscaled first).
   random: like ``resize`` but the square is placed at random along the longer side (train);
           identical to ``resize`` when train=False.
+
+``data_cfg`` is the ``config.data`` section with all its keys: the library passes the typed
+``config_checks.DataConfig`` (which fills in the defaults of keys an old config lacks); a
+ConfigDict of configs/ has them all too.
 """
 from __future__ import annotations
 
@@ -60,8 +64,8 @@ def _local_batch_size(global_batch_size: int, process_count: int) -> int:
 
 
 def _train_limit(data_cfg: ml_collections.ConfigDict, split: str) -> int | None:
-  limit = int(data_cfg.get('num_train_examples', -1))
-  return limit if split == data_cfg.get('train_split', 'train') and limit > 0 else None
+  limit = int(data_cfg.num_train_examples)
+  return limit if split == data_cfg.train_split and limit > 0 else None
 
 
 def num_examples(data_cfg: ml_collections.ConfigDict, split: str,
@@ -153,11 +157,11 @@ class _Preprocess:
   def __init__(self, source: sources.Source, data_cfg: ml_collections.ConfigDict, *, train: bool):
     self.source = source
     self.image_size, self.num_channels = int(data_cfg.image_size), int(data_cfg.num_channels)
-    self.crop = data_cfg.get('crop', 'resize')
+    self.crop = data_cfg.crop
     if self.crop not in CROP_MODES:
       raise ValueError(f'data.crop={self.crop!r}; expected one of {CROP_MODES}.')
     self.random_crop = train and self.crop == 'random'
-    self.flip = train and bool(data_cfg.get('random_flip', True))
+    self.flip = train and bool(data_cfg.random_flip)
 
   def __call__(self, record: dict[str, tf.Tensor], seed: tf.Tensor | None) -> dict[str, tf.Tensor]:
     uniforms = None if seed is None else tf.random.stateless_uniform([3], seed)
@@ -183,7 +187,7 @@ def _epoch_dataset(source: sources.Source, data_cfg: ml_collections.ConfigDict, 
                       process_count=process_count, drop_remainder=True,
                       shuffle_seed=file_seed if train else None)
   if train and source.needs_shuffle_buffer:
-    buffer = min(int(data_cfg.get('shuffle_buffer', 10_000)), num_batches * local_batch_size)
+    buffer = min(int(data_cfg.shuffle_buffer), num_batches * local_batch_size)
     buffer = max(1, buffer)
     ds = ds.shuffle(buffer, seed=buffer_seed, reshuffle_each_iteration=False)
   ds = ds.enumerate()  # Position in the epoch keys the augmentations, so skipping keeps them.

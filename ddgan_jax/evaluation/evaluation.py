@@ -34,6 +34,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from ddgan_jax import config_checks
 from ddgan_jax.data import masks as masks_lib
 from ddgan_jax.evaluation import families as families_lib
 from ddgan_jax.evaluation import methods as methods_lib
@@ -49,7 +50,8 @@ PR_K = 3
 def load_images(data_cfg: Any, split: str, num_images: int, batch_size: int = 32,
                 uint8: bool = False) -> np.ndarray:
   """The first `num_images` examples of `split`: float32 [N, H, W, C] in [-1, 1], or uint8
-  (converted batch by batch: a quarter of the memory for a large reference set)."""
+  (converted batch by batch: a quarter of the memory for a large reference set). `data_cfg`:
+  the typed `config_checks.DataConfig`, or a `config.data` ConfigDict with all its keys."""
   from ddgan_jax.data import input_pipeline  # TensorFlow: lazy
   chunks = []
   for batch in input_pipeline.create_eval_dataset(
@@ -150,14 +152,15 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
 def _load_model(checkpoint: str, step: int | None, split: str | None,
                 methods: Sequence[str] | None, data_overrides: dict | None
                 ) -> tuple[Any, Any, str, list[methods_lib.Method]]:
-  """(model without weights, data config, split, methods), each method checked against the
-  networks and the checkpoint against them, before the slow image loading."""
+  """(model without weights, typed data config, split, methods), each method checked against
+  the networks and the checkpoint against them, before the slow image loading."""
   model = networks.load_model(checkpoint, step=step, weights=False)  # weights once all fits
   nets, data_cfg = model.nets, model.config.data
   if data_overrides:
     data_cfg = data_cfg.copy_and_resolve_references()
     with data_cfg.unlocked():
       data_cfg.update(data_overrides)
+  data_cfg = config_checks.DataConfig.from_section(data_cfg)
   split = split or data_cfg.eval_split
   chosen = [methods_lib.parse_method(m)
             for m in (methods or methods_lib.default_methods(nets.inpaint))]
@@ -188,7 +191,7 @@ def _realism_reference(reference_u8: np.ndarray, data_cfg: Any, split: str, size
   features_fn = realism.alexnet_features()
   ref_feats, cache_file = realism.reference_features(reference_u8, dict(
       dataset=str(data_cfg.dataset), split=split, num_images=len(reference_u8), image_size=size,
-      features=realism.FEATURE_VERSION, **({'folder': os.path.abspath(data_cfg.get('folder', ''))}
+      features=realism.FEATURE_VERSION, **({'folder': os.path.abspath(data_cfg.folder)}
                                            if data_cfg.dataset == 'folder' else {})),
       cache_dir=cache_dir)
   return _Realism(features_fn, ref_feats, cache_file, len(reference_u8))

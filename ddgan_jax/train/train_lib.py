@@ -68,7 +68,8 @@ def run_length(config: ml_collections.ConfigDict, batch_size: int) -> tuple[int,
   """(steps per epoch, total steps) of a training run: epochs of the train split (or of
   `data.num_train_examples`), and `train.num_steps`, or else `train.num_epochs` epochs."""
   from ddgan_jax.data import input_pipeline  # TensorFlow: lazy
-  steps_per_epoch = max(1, input_pipeline.steps_per_epoch(config.data, batch_size))
+  data = config_checks.DataConfig.from_section(config.data)
+  steps_per_epoch = max(1, input_pipeline.steps_per_epoch(data, batch_size))
   total_steps = (int(config.train.num_steps) if config.train.num_steps > 0
                  else int(config.train.num_epochs) * steps_per_epoch)
   return steps_per_epoch, total_steps
@@ -178,7 +179,7 @@ def _prepare(config: ml_collections.ConfigDict, workdir: str, mesh: jax.sharding
   if config.train.get('init_from') and not os.path.exists(os.path.join(workdir, 'config.json')):
     checkpointing.resolve_checkpoint(str(config.train.init_from))  # A missing one: no workdir.
   nets = build_networks(config)
-  input_pipeline.prepare(config.data)  # on process 0; the others wait
+  input_pipeline.prepare(config_checks.DataConfig.from_section(config.data))  # on process 0
   steps_per_epoch, total_steps = run_length(config, batch_size)
   opt = make_optimizers(config.optim, steps_per_epoch, total_steps)
   _check_workdir_config(workdir, config)  # After the dataset was opened: none, no new workdir.
@@ -220,9 +221,10 @@ def _device_batches(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
   """This process's training batches from step `start_step` on, each put on its devices while
   the previous step runs."""
   from ddgan_jax.data import input_pipeline  # TensorFlow: lazy
+  data = config_checks.DataConfig.from_section(config.data)
   host_batches = input_pipeline.create_dataset(
-      config.data, global_batch_size=int(config.train.batch_size),
-      split=config.data.train_split, train=True, seed=int(config.train.seed),
+      data, global_batch_size=int(config.train.batch_size),
+      split=data.train_split, train=True, seed=int(config.train.seed),
       start_step=start_step)
   return input_pipeline.device_batches((b['image'] for b in host_batches),
                                        sharding.data_sharding(mesh))

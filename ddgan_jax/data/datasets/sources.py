@@ -338,10 +338,11 @@ def _offline_builder(dataset: str, data_dir: str | None,
 
 
 def make_source(data_cfg: ml_collections.ConfigDict) -> Source:
-  """The source named by ``data_cfg.dataset`` (tfds datasets are prepared if needed)."""
+  """The source named by ``data_cfg.dataset`` (tfds datasets are prepared if needed); the
+  ``config.data`` section with all its keys (``config_checks.DataConfig``)."""
   dataset = data_cfg.dataset
-  data_dir = data_cfg.get('data_dir') or None
-  manual_dir = data_cfg.get('manual_dir') or ''
+  data_dir = data_cfg.data_dir or None
+  manual_dir = data_cfg.manual_dir or ''
   if dataset in OFFLINE_DATASETS:
     return TfdsSource(_offline_builder(dataset, data_dir, manual_dir))
   if dataset in TFDS_DATASETS:
