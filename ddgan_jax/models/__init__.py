@@ -31,9 +31,10 @@ def create_generator(model_cfg: Any, *, image_size: int, num_channels: int,
   """NCSN++ generator from a `config.model` section.
 
   Args:
-    model_cfg: ConfigDict (or any attribute container) with nf, ch_mult, num_res_blocks,
+    model_cfg: the typed `config_checks.ModelConfig` (`networks.build_networks` passes it), or
+      a ConfigDict (any attribute container) with nf, ch_mult, num_res_blocks,
       attn_resolutions, dropout, fir_kernel, skip_rescale, resamp_with_conv, centered,
-      not_use_tanh, nz, z_emb_dim, n_mlp.
+      not_use_tanh, nz, z_emb_dim, n_mlp, remat.
     image_size: resolution of the (square) images.
     num_channels: image channels (= output channels).
     cond_channels: extra conditioning channels concatenated to the input (inpainting:
@@ -56,17 +57,17 @@ def create_generator(model_cfg: Any, *, image_size: int, num_channels: int,
       nz=int(model_cfg.nz),
       z_emb_dim=int(model_cfg.z_emb_dim),
       n_mlp=int(model_cfg.n_mlp),
-      remat=bool(getattr(model_cfg, 'remat', False)),
+      remat=bool(model_cfg.remat),
   )
 
 
 def create_discriminator(model_cfg: Any) -> Discriminator:
   """Small (32 px) or large (256 px) discriminator from `config.model` (disc, ngf, t_emb_dim,
-  fir_kernel). Input channels are inferred at init; logits have shape [B, 1]."""
+  fir_kernel, remat). Input channels are inferred at init; logits have shape [B, 1]."""
   kind = str(model_cfg.disc).lower()
   kwargs = dict(ngf=int(model_cfg.ngf), t_emb_dim=int(model_cfg.t_emb_dim),
                 fir_kernel=tuple(int(k) for k in model_cfg.fir_kernel),
-                remat=bool(getattr(model_cfg, 'remat', False)))
+                remat=bool(model_cfg.remat))
   if kind == 'small':
     return DiscriminatorSmall(**kwargs)
   if kind == 'large':

@@ -102,23 +102,23 @@ def build_networks(config: ml_collections.ConfigDict) -> Networks:
 
   Raises config_checks.ConfigError (one line) for a config that cannot work.
   """
-  config_checks.check_config(config)
-  inpaint = bool(config.inpaint.enabled)
-  channels = int(config.data.num_channels)
+  typed = config_checks.check_config(config)
+  inpaint = typed.inpaint.enabled
+  channels = typed.data.num_channels
   cond_channels = channels + 1 if inpaint else 0
-  dif = config.diffusion
+  dif = typed.diffusion
   return Networks(
-      generator=models.create_generator(config.model, image_size=int(config.data.image_size),
+      generator=models.create_generator(typed.model, image_size=typed.data.image_size,
                                         num_channels=channels, cond_channels=cond_channels),
-      discriminator=models.create_discriminator(config.model),
-      schedule=diffusion.make_schedule(int(dif.num_timesteps), float(dif.beta_min),
-                                       float(dif.beta_max), bool(dif.use_geometric)),
-      image_size=int(config.data.image_size),
+      discriminator=models.create_discriminator(typed.model),
+      schedule=diffusion.make_schedule(dif.num_timesteps, dif.beta_min, dif.beta_max,
+                                       bool(dif.use_geometric)),
+      image_size=typed.data.image_size,
       num_channels=channels,
-      nz=int(config.model.nz),
+      nz=typed.model.nz,
       inpaint=inpaint,
-      cond_fill=str(config.inpaint.get('cond_fill', 'zeros')) if inpaint else 'zeros',
-      compute_dtype=str(config.model.get('compute_dtype', 'float32')))  # checked above
+      cond_fill=typed.inpaint.cond_fill if inpaint else 'zeros',
+      compute_dtype=typed.model.compute_dtype)
 
 
 @dataclasses.dataclass(frozen=True)
