@@ -106,7 +106,7 @@ def main(_):
       'bench': 'train_step',
       'config': os.path.basename(config_flags.get_config_filename(flags.FLAGS['config'])),
       'compute_dtype': nets.compute_dtype,
-      'remat': bool(config.model.get('remat', False)),
+      'remat': bool(config.model.remat),
       'conv_weight_grad': 'xla' if _XLA_WGRAD.value else 'auto',
       'image_size': nets.image_size,
       'batch_size': batch,

@@ -67,6 +67,21 @@ class _Section:
       return section
     return cls(**{f.name: _read(section, f.name) for f in dataclasses.fields(cls)}, **init_vars)
 
+  @classmethod
+  def stored(cls, section: Any, field: str) -> Any:
+    """`field` of a stored section (a config.json's) as it is, unchecked, or its default
+    where the section lacks it: for comparing old configs with new ones."""
+    value = _read(section, field)
+    return cls._default(field) if value is ABSENT else value
+
+  @classmethod
+  def _default(cls, field: str) -> Any:
+    """The field's default, or ABSENT where it has none (a required key)."""
+    spec = cls.__dataclass_fields__[field]
+    if spec.default_factory is not dataclasses.MISSING:
+      return spec.default_factory()
+    return ABSENT if spec.default is dataclasses.MISSING else spec.default
+
   def _key(self, field: str) -> str:
     return f'{self.NAME}.{field}'
 
@@ -74,10 +89,7 @@ class _Section:
     """The field's value; an ABSENT one becomes its default, or raises when it has none."""
     value = getattr(self, field)
     if value is ABSENT:
-      spec = self.__dataclass_fields__[field]
-      value = (spec.default if spec.default is not dataclasses.MISSING else
-               spec.default_factory() if spec.default_factory is not dataclasses.MISSING
-               else ABSENT)
+      value = self._default(field)
       if required or value is ABSENT:
         raise ConfigError(f'the config has no `{self._key(field)}`; start from '
                           'configs/default.py or one of the configs/ files.')

@@ -70,6 +70,9 @@ def test_a_config_without_optional_keys_gets_the_defaults():
   # A stored config.json's train section, or none at all.
   assert config_checks.DHealthConfig.from_train({'d_health': {'windows': 0}}).windows == 0
   assert config_checks.DHealthConfig.from_train({}) == config_checks.DHealthConfig()
+  # A stored section's value, unchecked, for comparing an old config.json with a new config.
+  assert config_checks.InpaintConfig.stored({}, 'cond_fill') == 'zeros'
+  assert config_checks.InpaintConfig.stored({'cond_fill': 'blur'}, 'cond_fill') == 'blur'
 
 
 def test_sections_keep_the_values_and_are_frozen():

@@ -24,7 +24,11 @@ import dataclasses
 import json
 import math
 import os
-from typing import Mapping
+from typing import Any, Mapping
+
+from ddgan_jax import config_checks
+
+_DEFAULTS = config_checks.DHealthConfig()  # the thresholds of a config without train.d_health
 
 
 def health_scalars(scalars: Mapping[str, float]) -> dict[str, float]:
@@ -46,9 +50,9 @@ def health_scalars(scalars: Mapping[str, float]) -> dict[str, float]:
 @dataclasses.dataclass
 class Monitor:
   """Counts log windows in a row with D at chance; warns once per such streak."""
-  min_logit_gap: float = 0.1
-  windows: int = 3
-  min_r1: float = 1e-5
+  min_logit_gap: float = _DEFAULTS.min_logit_gap
+  windows: int = _DEFAULTS.windows
+  min_r1: float = _DEFAULTS.min_r1
   streak: int = 0
 
   def reason(self, gap: float | None, r1: float | None) -> str | None:
@@ -64,12 +68,11 @@ class Monitor:
     return self.reason(_gap(scalars), scalars.get('r1')) is not None
 
   @classmethod
-  def from_config(cls, train: Mapping) -> 'Monitor':
-    """From `config.train.d_health` (defaults where a config predates it)."""
-    section = dict(train.get('d_health') or {})
-    return cls(float(section.get('min_logit_gap', cls.min_logit_gap)),
-               int(section.get('windows', cls.windows)),
-               float(section.get('min_r1', cls.min_r1)))
+  def from_config(cls, train: Any) -> 'Monitor':
+    """From `config.train.d_health` (`config_checks.DHealthConfig`: its defaults where a
+    config predates it, a one-line ConfigError for a bad value)."""
+    health = config_checks.DHealthConfig.from_train(train)
+    return cls(health.min_logit_gap, health.windows, health.min_r1)
 
   def update(self, step: int, scalars: Mapping[str, float]) -> str | None:
     """Feeds one window's scalars (with `health_scalars`); returns the warning line when the
@@ -93,7 +96,7 @@ def _gap(scalars: Mapping[str, float]) -> float | None:
 
 def summarize_run(workdir: str) -> str:
   """`summarize` of a training workdir's metrics.jsonl, with its config's threshold."""
-  records, train = [], {}
+  records, train = [], None
   path = os.path.join(workdir, 'metrics.jsonl')
   if os.path.exists(path):
     with open(path) as f:
@@ -101,13 +104,13 @@ def summarize_run(workdir: str) -> str:
   config_path = os.path.join(workdir, 'config.json')
   if os.path.exists(config_path):
     with open(config_path) as f:
-      train = json.load(f).get('train', {})
+      train = json.load(f).get('train')  # (the defaults where it has none)
   monitor = Monitor.from_config(train)
   return summarize(records, monitor.min_logit_gap, min_r1=monitor.min_r1)
 
 
-def summarize(records: list[dict], min_logit_gap: float = 0.1, last: int = 3,
-              min_r1: float = 1e-5) -> str:
+def summarize(records: list[dict], min_logit_gap: float = _DEFAULTS.min_logit_gap,
+              last: int = 3, min_r1: float = _DEFAULTS.min_r1) -> str:
   """One Markdown paragraph on D's health over the last `last` log windows of a run."""
   records = [r for r in records if 'd_real_logit' in r][-last:]
   if not records:

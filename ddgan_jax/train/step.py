@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from ddgan_jax import config_checks
 from ddgan_jax.core import augment, losses
 from ddgan_jax.data import training_masks
 from ddgan_jax.models import perceptual
@@ -148,14 +149,14 @@ def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.Conf
   `lax.cond` on the step counter: on XLA:CPU the R1 branch inside a conditional ran ~19x slower
   than the same computation outside one (1.73 s vs 92 ms for the Fashion-MNIST D, batch 8).
   """
-  optim = config.optim
+  optim = config_checks.OptimConfig.from_section(config.optim)
   aux, perceptual_fn = aux_terms(config, nets)
   parts = StepParts(
       nets=nets, opt=opt,
       loss_kw=dict(apply_g=nets.apply_g, apply_d=nets.apply_d, schedule=nets.schedule,
-                   cond_fill=nets.cond_fill, clean_weight=float(optim.get('clean_weight', 0.0))),
+                   cond_fill=nets.cond_fill, clean_weight=optim.clean_weight),
       aux=aux, perceptual_fn=perceptual_fn,
-      d_augment=augment.make_augment(augment.parse_policy(str(optim.get('d_augment', '')))),
+      d_augment=augment.make_augment(augment.parse_policy(str(optim.d_augment))),
       mask_sampler=_mask_sampler(config, nets), r1_gamma=float(optim.r1_gamma),
       ema_decay=float(optim.ema_decay))
   return TrainStep(functools.partial(d_phase, parts), functools.partial(update, parts))
@@ -176,12 +177,11 @@ def aux_terms(config: ml_collections.ConfigDict, nets: Networks
               ) -> tuple[losses.AuxWeights, Callable[[jax.Array, jax.Array], jax.Array] | None]:
   """G's loss weights of `config.inpaint` (the official ones unless inpainting; their range is
   config_checks') and the perceptual distance fn when its weight is nonzero."""
-  inp = config.inpaint
-  aux = losses.AuxWeights(rec=float(inp.get('rec_weight', 0.0)),
-                          perceptual=float(inp.get('perceptual_weight', 0.0)),
-                          adv=float(inp.get('adv_weight', 1.0)))
   if not nets.inpaint:
     return losses.AuxWeights(), None
+  inp = config_checks.InpaintConfig.from_section(config.inpaint)
+  aux = losses.AuxWeights(rec=float(inp.rec_weight), perceptual=float(inp.perceptual_weight),
+                          adv=float(inp.adv_weight))
   perceptual_fn = None
   if aux.perceptual > 0:
     perceptual_fn = perceptual.lpips_distance_fn()

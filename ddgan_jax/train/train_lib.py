@@ -83,10 +83,11 @@ def make_optimizers(optim: ml_collections.ConfigDict, steps_per_epoch: int,
   alone learns against the starting generator first (a fresh D needs hundreds of steps to
   tell a trained G's samples from real ones, docs/discriminator.md); 0 is the official run.
   """
+  optim = config_checks.OptimConfig.from_section(optim)
   num_epochs = max(total_steps / steps_per_epoch, 1e-8)
   lr_g, lr_d = (learning_rate_schedule(lr, optim.lr_min, steps_per_epoch, num_epochs, optim.schedule)
                 for lr in (optim.lr_g, optim.lr_d))
-  frozen = int(optim.get('g_frozen_steps', 0))
+  frozen = optim.g_frozen_steps
   if frozen > 0:
     lr_g = functools.partial(_frozen_until, frozen, lr_g)
   adam = lambda lr: optax.adam(lr, b1=optim.beta1, b2=optim.beta2, eps=optim.eps)
@@ -116,9 +117,9 @@ def _check_workdir_config(workdir: str, config: ml_collections.ConfigDict) -> No
       o, n = old.get(section, {}), new.get(section, {})
       if keys:
         o, n = {k: o.get(k) for k in keys}, {k: n.get(k) for k in keys}
-      if section == 'inpaint':
-        o = (o.get('enabled'), o.get('cond_fill', 'zeros'))
-        n = (n.get('enabled'), n.get('cond_fill', 'zeros'))
+      if section == 'inpaint':  # cond_fill: InpaintConfig's default where a config lacks it
+        o, n = ((s.get('enabled'), config_checks.InpaintConfig.stored(s, 'cond_fill'))
+                for s in (o, n))
       if o != n:
         raise ValueError(f'{workdir} holds a run with a different `{section}` config; '
                          'resume with the same config or use a new --workdir.')
@@ -176,8 +177,9 @@ def _prepare(config: ml_collections.ConfigDict, workdir: str, mesh: jax.sharding
   from ddgan_jax.data import input_pipeline  # TensorFlow: lazy
   batch_size = int(config.train.batch_size)
   sharding.check_batch_size(batch_size, mesh)
-  if config.train.get('init_from') and not os.path.exists(os.path.join(workdir, 'config.json')):
-    checkpointing.resolve_checkpoint(str(config.train.init_from))  # A missing one: no workdir.
+  init_from = config_checks.TrainConfig.from_section(config.train).init_from
+  if init_from and not os.path.exists(os.path.join(workdir, 'config.json')):
+    checkpointing.resolve_checkpoint(str(init_from))  # A missing one: no workdir.
   nets = build_networks(config)
   input_pipeline.prepare(config_checks.DataConfig.from_section(config.data))  # on process 0
   steps_per_epoch, total_steps = run_length(config, batch_size)
@@ -211,8 +213,9 @@ def _start(config: ml_collections.ConfigDict, workdir: str, nets: Networks, opt:
   state = preemption.restore_latest(ckpt, abstract_state)
   if state is None:
     state = compiling.compile_once(init_fn, init_key)(init_key)
-    if config.train.get('init_from'):
-      state = _start_from_pretrained(state, str(config.train.init_from), repl)
+    init_from = config_checks.TrainConfig.from_section(config.train).init_from
+    if init_from:
+      state = _start_from_pretrained(state, str(init_from), repl)
   return state, train_step, base_key, ckpt
 
 
