@@ -30,6 +30,7 @@ from ddgan_jax.evaluation import evaluation
 from ddgan_jax.inpainting import batch_inpaint, hires, mask_io
 from ddgan_jax.inpainting import inpaint as inpaint_lib
 from ddgan_jax.models import networks
+from ddgan_jax.platform import cli
 
 PAINTED = 'painted (brush)'
 MASK_SOURCES = (PAINTED,) + masks.EVAL_FAMILIES + heldout_masks.HELDOUT_FAMILIES
@@ -40,10 +41,6 @@ MAX_PIXELS = 16_000_000
 WINDOW_BATCH = 4  # model-size windows per network call (one compiled program for any size)
 
 
-class InputError(ValueError):
-  """Bad user input, shown as a message on the page."""
-
-
 def _pil(value: Any, what: str):
   """PIL image of an upload: a file path (the API's files), an array (the page's editor) or PIL."""
   if isinstance(value, dict) and 'path' in value:  # gradio FileData
@@ -52,19 +49,19 @@ def _pil(value: Any, what: str):
     try:
       image = mask_io.open_image(str(value))
     except ValueError:
-      raise InputError(f'The {what} is not an image (or is damaged): upload a PNG, JPEG, WebP, '
+      raise cli.InputError(f'The {what} is not an image (or is damaged): upload a PNG, JPEG, WebP, '
                        'BMP or TIFF file.') from None
   elif isinstance(value, Image.Image):
     image = value
   else:
     array = np.asarray(value)
     if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (1, 3, 4)):
-      raise InputError(f'not an image: an array of shape {array.shape}.')
+      raise cli.InputError(f'not an image: an array of shape {array.shape}.')
     if array.dtype != np.uint8:
       array = np.clip(array, 0, 255).astype(np.uint8)
     image = Image.fromarray(array[..., 0] if array.ndim == 3 and array.shape[-1] == 1 else array)
   if image.width * image.height > MAX_PIXELS:
-    raise InputError(f'The {what} is {image.width}x{image.height}; the app takes up to '
+    raise cli.InputError(f'The {what} is {image.width}x{image.height}; the app takes up to '
                      f'{MAX_PIXELS // 1_000_000} megapixels (sample.py inpaint takes any size).')
   return image
 
@@ -79,7 +76,7 @@ def to_image(value: Any, channels: int) -> tuple[np.ndarray, np.ndarray | None, 
   try:
     x, alpha = mask_io.from_pil(image, channels, 'the image', gray_to_rgb=True)
   except ValueError as e:
-    raise InputError(str(e)) from None
+    raise cli.InputError(str(e)) from None
   return x, alpha, notes
 
 
@@ -95,7 +92,7 @@ def to_hole(value: Any, shape: tuple[int, int], polarity: str, notes: list[str])
     try:
       hole = mask_io.to_hole(mask_io.pil_mask_values(image), polarity)
     except ValueError as e:
-      raise InputError(str(e)) from None
+      raise cli.InputError(str(e)) from None
   if hole.shape != tuple(shape):
     notes.append(f"mask scaled from {hole.shape[1]}x{hole.shape[0]} to the image's "
                  f'{shape[1]}x{shape[0]}.')
@@ -123,10 +120,10 @@ class Inpainter:
     """Fills of one uint8 [H, W, C] image: (fills at its size, the model-size window fills of
     the first, NFE, ms per fill)."""
     if mode not in self.modes:
-      raise InputError(f'mode {mode!r} does not apply to this model; use one of {self.modes}.')
+      raise cli.InputError(f'mode {mode!r} does not apply to this model; use one of {self.modes}.')
     resample = 1 if mode == 'conditional' else int(resample)
     if not 1 <= resample <= MAX_RESAMPLE or not 1 <= int(num_fills) <= MAX_FILLS:
-      raise InputError(f'resample must be 1-{MAX_RESAMPLE} and fills 1-{MAX_FILLS}.')
+      raise cli.InputError(f'resample must be 1-{MAX_RESAMPLE} and fills 1-{MAX_FILLS}.')
 
     def run(x, m, key):
       return inpaint_lib.inpaint(self.nets, self.params, x, m, key, mode=mode, resample=resample)
@@ -165,7 +162,7 @@ def run(model: Inpainter, image: Any, painted: Any, mask_source: str, mode: str,
         dilate: int = 0, feather: int = 0) -> tuple[list[tuple[np.ndarray, str]], dict]:
   """What the page and the API compute: (gallery [(picture, caption)], info)."""
   if image is None:
-    raise InputError('Upload an image or pick one of the examples first.')
+    raise cli.InputError('Upload an image or pick one of the examples first.')
   size, channels = model.nets.image_size, model.nets.num_channels
   x, alpha, notes = to_image(image, channels)
   if mask_source == PAINTED:
@@ -175,24 +172,24 @@ def run(model: Inpainter, image: Any, painted: Any, mask_source: str, mode: str,
       hole = alpha
       notes.append("the image's transparent pixels are the hole.")
     else:
-      raise InputError('Paint over the part to fill with the brush, or pick a mask family.')
+      raise cli.InputError('Paint over the part to fill with the brush, or pick a mask family.')
   elif mask_source in MASK_SOURCES:
     hole = batch_inpaint.family_hole(mask_source, jax.random.PRNGKey(int(seed)), size,
                                      x.shape[:2])
   else:
-    raise InputError(f'unknown mask {mask_source!r}; one of {", ".join(MASK_SOURCES)}.')
+    raise cli.InputError(f'unknown mask {mask_source!r}; one of {", ".join(MASK_SOURCES)}.')
   if not 0 <= int(dilate) <= MAX_DILATE or not 0 <= int(feather) <= MAX_DILATE:
-    raise InputError(f'dilate and feather must be 0-{MAX_DILATE} pixels.')
+    raise cli.InputError(f'dilate and feather must be 0-{MAX_DILATE} pixels.')
   hole = mask_io.dilate(hole, int(dilate))
   if not hole.any():
-    raise InputError('The mask is empty: paint over the part to fill, or pick a mask family.')
+    raise cli.InputError('The mask is empty: paint over the part to fill, or pick a mask family.')
   if mode == 'conditional' and int(resample) != 1:
     notes.append('resample applies to RePaint mode only; conditional mode ignores it.')
   chosen = hires.default_strategy(*x.shape[:2], size) if strategy in (None, 'auto') else strategy
   try:
     plan = hires.plan(x, hole, size, chosen)
   except ValueError as e:
-    raise InputError(str(e)) from None
+    raise cli.InputError(str(e)) from None
   fills, windows, nfe, times = model.fill(x, hole, plan, mode, resample, seed, num_fills,
                                           int(feather))
   k = display_scale(x.shape)
@@ -292,14 +289,14 @@ def build_ui(model: Inpainter, examples: list[str] | None = None):
       background = (editor or {}).get('background')
       return run(model, background, _editor_layers(editor), mask_source, mode, resample, seed,
                  num_fills, strategy, polarity, dilate, feather)
-    except InputError as e:
+    except cli.InputError as e:
       raise gr.Error(str(e), print_exception=False) from None
 
   def api(image, mask, mode, resample, seed, num_fills, strategy, polarity, dilate, feather):
     try:
       return run(model, image, mask, PAINTED, mode, resample, seed, num_fills, strategy,
                  polarity, dilate, feather)
-    except InputError as e:
+    except cli.InputError as e:
       raise gr.Error(str(e), print_exception=False) from None
 
   with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:

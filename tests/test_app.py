@@ -16,6 +16,7 @@ from PIL import Image
 from ddgan_jax import app
 from ddgan_jax.checkpoints import checkpointing
 from ddgan_jax.models import networks
+from ddgan_jax.platform import cli
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DEFAULTS = ('auto', 'missing_white', 0, 0)  # strategy, mask polarity, dilate, feather
@@ -31,7 +32,7 @@ def test_to_image_keeps_the_size_and_converts():
   assert any('grayscale' in n for n in notes)
   gray, alpha, notes = app.to_image(np.full((16, 16), 7, np.uint8), 3)  # gray for RGB: converted
   assert gray.shape == (16, 16, 3) and np.all(gray == 7) and alpha is None and notes == []
-  with pytest.raises(app.InputError, match='not an image'):
+  with pytest.raises(cli.InputError, match='not an image'):
     app.to_image(np.zeros((4, 4, 5)), 3)
 
 

@@ -17,7 +17,8 @@ from absl import app, flags, logging
 
 
 class InputError(ValueError):
-  """Bad input to a command: reported as one `error: <message>` line, exit status 2."""
+  """Bad user input: a command reports it as one `error: <message>` line (exit status 2), the
+  app (`sample.py serve`) as a message on the page."""
 
 
 def fail(message: str) -> NoReturn:
