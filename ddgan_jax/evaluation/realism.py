@@ -214,12 +214,13 @@ def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = 3,
   if len(real) <= k or not len(fake):
     raise ValueError(f'density/coverage with k={k} needs more than {k} real samples and a fake one.')
   radii2 = _knn_radii(real, k, block)
-  counts = np.zeros(len(fake))
-  nearest = np.concatenate([_squared_distances(real[s:s + block], fake).min(axis=1)
-                            for s in range(0, len(real), block)])
+  balls = 0  # how many real balls each fake is in, summed
+  covered = np.zeros(len(real), bool)
   for s in range(0, len(fake), block):
-    counts[s:s + block] = (_squared_distances(fake[s:s + block], real) <= radii2[None]).sum(axis=1)
-  return float(counts.mean() / k), float(np.mean(nearest <= radii2))
+    inside = _squared_distances(fake[s:s + block], real) <= radii2[None]  # [block, N]
+    balls += int(inside.sum())
+    covered |= inside.any(axis=0)
+  return float(balls / (k * len(fake))), float(covered.mean())
 
 
 def scores(fake: np.ndarray, real: np.ndarray, k: int = 3) -> dict[str, float | None]:
