@@ -46,7 +46,7 @@ def tiny_setup():
   config = tiny_inpaint.get_config()
   nets = networks.build_networks(config)
   kg, kd, kx, km, kdr = jax.random.split(jax.random.PRNGKey(1), 5)
-  params_g, params_d = nets.init_generator(kg), nets.init_discriminator(kd)
+  params_g, params_d = jax.jit(nets.init_generator)(kg), jax.jit(nets.init_discriminator)(kd)
   x0 = jax.random.uniform(kx, nets.image_shape(4), minval=-1, maxval=1)
   m = training_masks.sample_training_masks(km, 4, nets.image_size, (('medium', 1.0),))
   draws = losses.draw(kdr, x0.shape, nets.nz, nets.num_timesteps)
