@@ -140,12 +140,12 @@ def test_init_scales_follow_official(tiny_conditional):
   x = jnp.zeros((1, 16, 16, 3))
   t = jnp.zeros((1,), jnp.int32)
   disc = disc_lib.DiscriminatorSmall(ngf=4, t_emb_dim=32)
-  pd = disc.init(jax.random.PRNGKey(0), x, t, x)['params']
+  pd = jax.jit(disc.init)(jax.random.PRNGKey(0), x, t, x)['params']  # jit: op-by-op init is slow
   assert float(jnp.abs(pd['conv1']['conv2']['kernel']).max()) < tiny
   assert float(jnp.abs(pd['final_conv']['kernel']).max()) < tiny
   assert 'bias' not in pd['conv1']['skip']
   x64 = jnp.zeros((1, 64, 64, 3))
-  pl = disc_lib.DiscriminatorLarge(ngf=4, t_emb_dim=16).init(
+  pl = jax.jit(disc_lib.DiscriminatorLarge(ngf=4, t_emb_dim=16).init)(
       jax.random.PRNGKey(0), x64, t, x64)['params']
   assert float(jnp.abs(pl['final_conv']['kernel']).max()) > 1e-3
 
