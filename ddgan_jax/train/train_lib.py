@@ -64,14 +64,16 @@ def _frozen_until(steps: int, schedule: Callable[[Any], Any], count: Any) -> Any
   return jnp.where(jnp.asarray(count) < steps, 0.0, schedule(count))
 
 
-def run_length(config: ml_collections.ConfigDict, batch_size: int) -> tuple[int, int]:
+def run_length(config: ml_collections.ConfigDict | config_checks.Config,
+               batch_size: int) -> tuple[int, int]:
   """(steps per epoch, total steps) of a training run: epochs of the train split (or of
   `data.num_train_examples`), and `train.num_steps`, or else `train.num_epochs` epochs."""
   from ddgan_jax.data import input_pipeline  # TensorFlow: lazy
   data = config_checks.DataConfig.from_section(config.data)
+  train = config_checks.TrainConfig.from_section(config.train)
   steps_per_epoch = max(1, input_pipeline.steps_per_epoch(data, batch_size))
-  total_steps = (int(config.train.num_steps) if config.train.num_steps > 0
-                 else int(config.train.num_epochs) * steps_per_epoch)
+  total_steps = (train.num_steps if train.num_steps > 0
+                 else int(train.num_epochs) * steps_per_epoch)
   return steps_per_epoch, total_steps
 
 
@@ -143,18 +145,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       right after each checkpoint save started ('save'); one that returns a true value stops
       the run at that step, with a checkpoint, as an interrupted run would (see `loop`).
   """
-  config_checks.check_config(config)  # Before anything is written into the workdir.
+  typed = config_checks.check_config(config)  # Before anything is written into the workdir.
   workdir = os.path.abspath(workdir)
   mesh = mesh or sharding.make_mesh()
-  nets, opt, total_steps = _prepare(config, workdir, mesh)
-  state, train_step, base_key, ckpt = _start(config, workdir, nets, opt, mesh)
+  nets, opt, total_steps = _prepare(config, typed, workdir, mesh)
+  state, train_step, base_key, ckpt = _start(config, typed, workdir, nets, opt, mesh)
   start_step = int(state.step)
 
   preempt = preemption.PreemptionWatcher()
-  num_samples = int(config.train.num_sample_images)
+  num_samples = typed.train.num_sample_images
   sampler = make_sampler(nets, num_samples) if num_samples > 0 else None
   writer = MetricWriter(workdir)
-  batches = _device_batches(config, mesh, start_step)
+  batches = _device_batches(typed, mesh, start_step)
   if jax.process_count() > 1:
     # Every process's step programs are compiled before any process runs one. On CPU the first
     # collective between processes sets up gloo, which waits only 30 s for the others: a loaded
@@ -170,64 +172,62 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                    total_steps=total_steps, hooks=tuple(hooks)).run(state)
 
 
-def _prepare(config: ml_collections.ConfigDict, workdir: str, mesh: jax.sharding.Mesh
-             ) -> tuple[Networks, Optimizers, int]:
+def _prepare(config: ml_collections.ConfigDict, typed: config_checks.Config, workdir: str,
+             mesh: jax.sharding.Mesh) -> tuple[Networks, Optimizers, int]:
   """(networks, optimizers, total steps) of a checked config; writes the workdir's config.json
   once the dataset opened (none: no new workdir) and the networks match a run already there."""
   from ddgan_jax.data import input_pipeline  # TensorFlow: lazy
-  batch_size = int(config.train.batch_size)
+  batch_size = typed.train.batch_size
   sharding.check_batch_size(batch_size, mesh)
-  init_from = config_checks.TrainConfig.from_section(config.train).init_from
+  init_from = typed.train.init_from
   if init_from and not os.path.exists(os.path.join(workdir, 'config.json')):
-    checkpointing.resolve_checkpoint(str(init_from))  # A missing one: no workdir.
+    checkpointing.resolve_checkpoint(init_from)  # A missing one: no workdir.
   nets = build_networks(config)
-  input_pipeline.prepare(config_checks.DataConfig.from_section(config.data))  # on process 0
-  steps_per_epoch, total_steps = run_length(config, batch_size)
-  opt = make_optimizers(config.optim, steps_per_epoch, total_steps)
+  input_pipeline.prepare(typed.data)  # on process 0
+  steps_per_epoch, total_steps = run_length(typed, batch_size)
+  opt = make_optimizers(typed.optim, steps_per_epoch, total_steps)
   _check_workdir_config(workdir, config)  # After the dataset was opened: none, no new workdir.
   return nets, opt, total_steps
 
 
-def _start(config: ml_collections.ConfigDict, workdir: str, nets: Networks, opt: Optimizers,
-           mesh: jax.sharding.Mesh
+def _start(config: ml_collections.ConfigDict, typed: config_checks.Config, workdir: str,
+           nets: Networks, opt: Optimizers, mesh: jax.sharding.Mesh
            ) -> tuple[TrainState, nonfinite.Guard, jax.Array, checkpointing.Checkpointer]:
   """(state, train step, base key, checkpointer): the state restored from the latest
   checkpoint of `workdir`, or initialised (from `train.init_from` where given), while the
   step's programs compile."""
   repl = sharding.replicated(mesh)
-  base_key, init_key = jax.random.split(jax.random.PRNGKey(int(config.train.seed)))
+  base_key, init_key = jax.random.split(jax.random.PRNGKey(typed.train.seed))
   base_key = jax.device_put(base_key, repl)
   init_fn = jax.jit(lambda k: init_state(nets, opt, k), out_shardings=repl)
   ckpt = checkpointing.Checkpointer(os.path.join(workdir, checkpointing.CHECKPOINT_SUBDIR),
-                                    max_to_keep=int(config.train.keep_checkpoints))
+                                    max_to_keep=typed.train.keep_checkpoints)
   abstract_state = checkpointing.with_sharding(jax.eval_shape(init_fn, init_key), repl)
   train_step = nonfinite.Guard(
-      step_lib.make_train_step(nets, opt, config), mesh, config.train,
+      step_lib.make_train_step(nets, opt, config), mesh, typed.train,
       both_variants=step_lib.r1_due(config.optim, 0) != step_lib.r1_due(config.optim, 1))
   # The step programs compile in the background from here on, the first step's one first,
   # while the state is restored or initialised and the input pipeline starts.
-  images_spec = jax.ShapeDtypeStruct(nets.image_shape(int(config.train.batch_size)), jnp.float32,
+  images_spec = jax.ShapeDtypeStruct(nets.image_shape(typed.train.batch_size), jnp.float32,
                                      sharding=sharding.data_sharding(mesh))
   train_step.start(abstract_state, images_spec, base_key,
                    r1=step_lib.r1_due(config.optim, ckpt.latest_step() or 0))
   state = preemption.restore_latest(ckpt, abstract_state)
   if state is None:
     state = compiling.compile_once(init_fn, init_key)(init_key)
-    init_from = config_checks.TrainConfig.from_section(config.train).init_from
-    if init_from:
-      state = _start_from_pretrained(state, str(init_from), repl)
+    if typed.train.init_from:
+      state = _start_from_pretrained(state, typed.train.init_from, repl)
   return state, train_step, base_key, ckpt
 
 
-def _device_batches(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
+def _device_batches(typed: config_checks.Config, mesh: jax.sharding.Mesh,
                     start_step: int) -> Iterator[jax.Array]:
   """This process's training batches from step `start_step` on, each put on its devices while
   the previous step runs."""
   from ddgan_jax.data import input_pipeline  # TensorFlow: lazy
-  data = config_checks.DataConfig.from_section(config.data)
   host_batches = input_pipeline.create_dataset(
-      data, global_batch_size=int(config.train.batch_size),
-      split=data.train_split, train=True, seed=int(config.train.seed),
+      typed.data, global_batch_size=typed.train.batch_size,
+      split=typed.data.train_split, train=True, seed=typed.train.seed,
       start_step=start_step)
   return input_pipeline.device_batches((b['image'] for b in host_batches),
                                        sharding.data_sharding(mesh))
