@@ -18,7 +18,8 @@ block_until_ready, divided by the batch size.
 
 Realism (`realism_images` > 0): KID, FID, precision/recall and density/coverage (k = 3) of
 each method's uint8 results against the first `realism_images` real images of the split, on AlexNet
-features (realism.py; the real features are cached on disk). LPIPS against the original
+features, or the Fashion-MNIST classifier's (`realism_features`; realism.py; the real features
+are cached on disk). LPIPS against the original
 rewards a blurry mean fill; these see whether the results look like real images. An extra
 family `unconditional` runs each model method with an all-ones mask (unconditional samples,
 no ground truth: no LPIPS/PSNR/SSIM). The table, JSON and grids are written by `report`.
@@ -52,23 +53,44 @@ def load_images(data_cfg: Any, split: str, num_images: int, batch_size: int = 32
   """The first `num_images` examples of `split`: float32 [N, H, W, C] in [-1, 1], or uint8
   (converted batch by batch: a quarter of the memory for a large reference set). `data_cfg`:
   the typed `config_checks.DataConfig`, or a `config.data` ConfigDict with all its keys."""
+  images, _ = _load(data_cfg, split, num_images, batch_size, uint8, labels=False)
+  return images
+
+
+def load_labeled_images(data_cfg: Any, split: str, num_images: int,
+                        batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+  """(uint8 images [N, H, W, C], int32 labels [N]) of the first `num_images` examples of
+  `split` (all of it if <= 0), for a dataset with labels (e.g. Fashion-MNIST)."""
+  return _load(data_cfg, split, num_images, batch_size, True, labels=True)
+
+
+def _load(data_cfg: Any, split: str, num_images: int, batch_size: int, uint8: bool,
+          labels: bool) -> tuple[np.ndarray, np.ndarray | None]:
   from ddgan_jax.data import input_pipeline  # TensorFlow: lazy
-  chunks = []
+  chunks, label_chunks = [], []
   for batch in input_pipeline.create_eval_dataset(
       data_cfg, batch_size=batch_size, split=split, num_examples=num_images,
       process_index=0, process_count=1):
-    chunk = batch['image'][batch['mask'] > 0]
+    real = batch['mask'] > 0
+    chunk = batch['image'][real]
     chunks.append(inpaint_lib.float_to_uint8(chunk) if uint8 else chunk)
-  images = np.concatenate(chunks)[:num_images] if chunks else np.zeros((0,))
+    if labels:
+      if 'label' not in batch:
+        raise ValueError(f'dataset {data_cfg.dataset!r} has no labels.')
+      label_chunks.append(np.asarray(batch['label'][real], np.int32))
+  n = num_images if num_images > 0 else None
+  images = np.concatenate(chunks)[:n] if chunks else np.zeros((0,))
   if not len(images):
     raise ValueError(f'split {split!r} of {data_cfg.dataset!r} yielded no images.')
-  return images if uint8 else images.astype(np.float32)
+  out_labels = np.concatenate(label_chunks)[:n] if labels else None
+  return (images if uint8 else images.astype(np.float32)), out_labels
 
 
 @dataclasses.dataclass(frozen=True)
 class _Realism:
   """The reference side of the realism metrics: the feature function and the real features."""
   features_fn: Any
+  version: str  # realism's feature version: in the cache key and the report.
   ref_feats: np.ndarray
   cache_file: str
   num_reference: int
@@ -99,7 +121,7 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
              grid_images: int = 8, data_overrides: dict | None = None,
              progress: bool = True, diversity_samples: int = 3,
              diversity_images: int = 32, realism_images: int = 1000,
-             realism_cache_dir: str | None = None) -> dict:
+             realism_cache_dir: str | None = None, realism_features: str = 'alexnet') -> dict:
   """Runs every method on every family and writes results.{md,json} and grid_<family>.png.
 
   Args:
@@ -120,6 +142,8 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
       reference of KID/FID/precision/recall, and the `unconditional` rows; 0: none of these.
     realism_cache_dir: where the reference features are cached (default
       realism.default_cache_dir()).
+    realism_features: the feature network of realism.FEATURE_NETWORKS: 'alexnet' (any
+      dataset) or 'fmnist_classifier' (Fashion-MNIST 32x32x1 only: others are an InputError).
   Returns:
     The JSON dict: {'settings': ..., 'results': [{family, method, lpips, psnr, ssim, nfe,
     ms_per_image, diversity, kid, kid_std, fid, precision, recall, ...}, ...]}; diversity is
@@ -131,6 +155,9 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
   if num_images < 1 or batch_size < 1 or realism_images < 0:
     raise ValueError('num_images and batch_size must be positive, realism_images >= 0.')
   model, data_cfg, split, chosen = _load_model(checkpoint, step, split, methods, data_overrides)
+  features = (realism.feature_network(realism_features, str(data_cfg.dataset),
+                                      model.nets.image_size, model.nets.num_channels)
+              if realism_images else None)  # Before the slow image loading.
   all_u8 = load_images(data_cfg, split, max(num_images, realism_images), batch_size, uint8=True)
   run = _start(model, all_u8[:num_images], batch_size, seed=seed, grid_images=grid_images,
                diversity_samples=diversity_samples, diversity_images=diversity_images)
@@ -140,7 +167,7 @@ def evaluate(checkpoint: str, output_dir: str, *, split: str | None = None,
                                    if realism_images and model_methods else [])
   if realism_images:
     run.realism = _realism_reference(all_u8[:realism_images], data_cfg, split,
-                                     run.nets.image_size, realism_cache_dir)
+                                     run.nets.image_size, realism_cache_dir, features)
   rows = _run_families(run, run_families, chosen, model_methods, output_dir, progress)
   results = {'settings': _settings(run, checkpoint, data_cfg, split, families, run_families,
                                    chosen),
@@ -186,15 +213,16 @@ def _start(model: Any, images_u8: np.ndarray, batch_size: int, **options: Any) -
 
 
 def _realism_reference(reference_u8: np.ndarray, data_cfg: Any, split: str, size: int,
-                       cache_dir: str | None) -> _Realism:
-  """AlexNet features of the real images (read from or written to the cache)."""
-  features_fn = realism.alexnet_features()
+                       cache_dir: str | None, features: tuple[Any, str]) -> _Realism:
+  """The real images' features (read from or written to the cache): `features` is
+  realism.feature_network's (features_fn, version); the version keys the cache."""
+  features_fn, version = features
   ref_feats, cache_file = realism.reference_features(reference_u8, dict(
       dataset=str(data_cfg.dataset), split=split, num_images=len(reference_u8), image_size=size,
-      features=realism.FEATURE_VERSION, **({'folder': os.path.abspath(data_cfg.folder)}
-                                           if data_cfg.dataset == 'folder' else {})),
-      cache_dir=cache_dir)
-  return _Realism(features_fn, ref_feats, cache_file, len(reference_u8))
+      features=version, **({'folder': os.path.abspath(data_cfg.folder)}
+                           if data_cfg.dataset == 'folder' else {})),
+      cache_dir=cache_dir, features_fn=features_fn)
+  return _Realism(features_fn, version, ref_feats, cache_file, len(reference_u8))
 
 
 def _run_families(run: _Run, run_families: Sequence[str], methods: Sequence[methods_lib.Method],
@@ -309,7 +337,8 @@ def _settings(run: _Run, checkpoint: str, data_cfg: Any, split: str, families: S
               ssim='gaussian sigma 1.5, population covariance, data_range 1',
               metrics_on='uint8-quantised whole images', cv_radius=baselines.CV_RADIUS,
               diversity=diversity,
-              realism=(realism.settings(run.realism.num_reference, run.realism.cache_file, PR_K)
+              realism=(realism.settings(run.realism.num_reference, run.realism.cache_file, PR_K,
+                                        run.realism.version)
                        if run.realism else None),
               device=str(jax.devices()[0].platform), num_devices=jax.local_device_count(),
               timing='wall time per batched call after a warm-up call, / batch size',

@@ -17,6 +17,11 @@ of ~4 of each other, so no layer dominates. The numbers are NOT comparable with 
 numbers of the same `FEATURE_VERSION`, and FID (biased in the sample size, 1152 dims) only at
 equal set sizes.
 
+A second, selectable feature network (`FEATURE_NETWORKS`, `feature_network`): the project's own
+Fashion-MNIST classifier (`classifier`), whose 128-d embedding sees class and shape-level
+structure of that one dataset only; its version string (with the weights' sha256) keys the
+cache and the report, so the two kinds of features never mix.
+
 Metrics: `fid` (Frechet distance of Gaussian fits), `kid` (unbiased MMD^2, cubic polynomial
 kernel, Binkowski et al. 2018, as torch-fidelity and clean-fid), `precision_recall`
 (k-NN balls, Kynkaanniemi et al. 2019), `density_coverage` (the real samples' k-NN balls only,
@@ -37,7 +42,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ddgan_jax.evaluation import classifier
 from ddgan_jax.models import perceptual
+from ddgan_jax.platform import cli
 
 FEATURE_SIZE = 128
 FEATURE_DIM = 64 + 192 + 384 + 256 + 256
@@ -47,6 +54,10 @@ _SHIFT = np.array([-0.030, -0.088, -0.188], np.float32)
 _SCALE = np.array([0.458, 0.448, 0.450], np.float32)
 
 KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000  # torch-fidelity's and clean-fid's defaults.
+
+# Selectable with evaluate.py --realism_features: ImageNet AlexNet (generic, any dataset) or
+# the project's own Fashion-MNIST classifier (`classifier`: its data only).
+FEATURE_NETWORKS = ('alexnet', 'fmnist_classifier')
 
 FeaturesFn = Callable[[np.ndarray], np.ndarray]  # images [N, H, W, C] -> float64 [N, D]
 
@@ -72,15 +83,16 @@ def alexnet_features_fn(size: int = FEATURE_SIZE) -> Callable[[jax.Array], jax.A
   return features
 
 
-class AlexNetFeatures:
-  """fn(images [N, H, W, C], uint8 or floats in [-1, 1]) -> float64 features [N, FEATURE_DIM].
+class BatchedFeatures:
+  """fn(images [N, H, W, C], uint8 or floats in [-1, 1]) -> float64 features [N, dim], from a
+  traceable `fn(float32 [B, H, W, C]) -> [B, dim]`.
 
   Runs in chunks of at most `batch_size`, each padded to a power of two, so a stream of
   calls of varying sizes compiles a handful of programs only.
   """
-  def __init__(self, batch_size: int = 64):
-    self.batch_size = int(batch_size)
-    self._fn = jax.jit(alexnet_features_fn(FEATURE_SIZE))
+  def __init__(self, fn: Callable[[jax.Array], jax.Array], dim: int, batch_size: int = 64):
+    self.batch_size, self.dim = int(batch_size), int(dim)
+    self._fn = jax.jit(fn)
 
   def __call__(self, images: Any) -> np.ndarray:
     images = np.asarray(images)
@@ -92,13 +104,41 @@ class AlexNetFeatures:
       padded = min(1 << (len(chunk) - 1).bit_length(), self.batch_size)
       x = np.concatenate([chunk, np.repeat(chunk[-1:], padded - len(chunk), axis=0)])
       out.append(np.asarray(self._fn(jnp.asarray(x, jnp.float32)), np.float64)[:len(chunk)])
-    return np.concatenate(out) if out else np.zeros((0, FEATURE_DIM))
+    return np.concatenate(out) if out else np.zeros((0, self.dim))
+
+
+class AlexNetFeatures(BatchedFeatures):
+  """`BatchedFeatures` of `alexnet_features_fn`: float64 [N, FEATURE_DIM]."""
+  def __init__(self, batch_size: int = 64):
+    super().__init__(alexnet_features_fn(FEATURE_SIZE), FEATURE_DIM, batch_size)
 
 
 @functools.lru_cache(maxsize=None)
 def alexnet_features() -> AlexNetFeatures:
   """A shared `AlexNetFeatures` (loads the weights and compiles once per process)."""
   return AlexNetFeatures()
+
+
+@functools.lru_cache(maxsize=None)
+def classifier_features() -> tuple[BatchedFeatures, str]:
+  """A shared `BatchedFeatures` of the shipped Fashion-MNIST classifier's embedding and its
+  feature version (with the weights' sha256: retrained weights never share a cache file)."""
+  params, digest = classifier.load()
+  version = f'fmnist-classifier-embed{classifier.EMBED_DIM}-{digest[:12]}'
+  return BatchedFeatures(classifier.features_fn(params), classifier.EMBED_DIM, 256), version
+
+
+def feature_network(name: str, dataset: str, image_size: int,
+                    num_channels: int) -> tuple[FeaturesFn, str]:
+  """(features_fn, feature version) of the feature network `name` (of `FEATURE_NETWORKS`) for
+  images of `dataset` at image_size x image_size x num_channels; the classifier refuses any
+  data but its own with a one-line `cli.InputError`."""
+  if name == 'alexnet':
+    return alexnet_features(), FEATURE_VERSION
+  if name == 'fmnist_classifier':
+    classifier.check_fits(dataset, image_size, num_channels)
+    return classifier_features()
+  raise cli.InputError(f'unknown realism features {name!r}: use one of {", ".join(FEATURE_NETWORKS)}.')
 
 
 # ------------------------------------------------------------------ metrics
@@ -239,9 +279,10 @@ def scores(fake: np.ndarray, real: np.ndarray, k: int = 3) -> dict[str, float | 
               density=density, coverage=coverage)
 
 
-def settings(reference_images: int, cache_file: str, k: int = 3) -> dict[str, Any]:
-  """How `scores` measured, for an evaluation report's settings."""
-  return dict(features=FEATURE_VERSION, reference_images=reference_images, cache_file=cache_file,
+def settings(reference_images: int, cache_file: str, k: int = 3,
+             features: str = FEATURE_VERSION) -> dict[str, Any]:
+  """How `scores` measured (on features of version `features`), for a report's settings."""
+  return dict(features=features, reference_images=reference_images, cache_file=cache_file,
               kid=(f'unbiased MMD^2, cubic polynomial kernel; the whole sets when both have <= '
                    f'{KID_SUBSET_SIZE} images, else {KID_SUBSETS} subsets of {KID_SUBSET_SIZE}'),
               fid='all results vs all reference images (biased in the set sizes)',
