@@ -55,8 +55,7 @@ def main(argv):
   if _STEPS.value < 1 or _BATCH.value < 1:
     cli.fail('--steps and --batch_size must be positive.')
   cli.quiet()
-  # JAX and TensorFlow: after the flags are checked (fast --help).
-  from ddgan_jax.evaluation import classifier, evaluation, machine
+  from ddgan_jax.evaluation import classifier, evaluation, machine  # JAX: after the flags (fast --help)
 
   data_cfg = classifier.data_config(_DATA_DIR.value)
   start = time.perf_counter()
