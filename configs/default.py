@@ -81,6 +81,8 @@ def get_config() -> ml_collections.ConfigDict:
   # > 0: D also judges clean images against G's x0 predictions as t = 0 pairs, and G gets the
   # same term (docs/discriminator.md); 0 is the official objective.
   optim.clean_weight = 0.0
+  # False leaves the unconditional samples (all-ones masks) out of the clean pairs.
+  optim.clean_uncond = True
 
   # --------------------------------------------------------------- train
   config.train = train = ml_collections.ConfigDict()

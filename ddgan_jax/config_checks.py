@@ -254,6 +254,7 @@ class OptimConfig(_Section):
   d_augment: str = ''         # augment.parse_policy's policy; '' = the official D input
   g_frozen_steps: int = 0     # G's learning rate is 0 for these first steps
   clean_weight: float = 0.0   # > 0: D also judges clean t = 0 pairs (docs/discriminator.md)
+  clean_uncond: bool = True   # the clean pairs include the unconditional (all-ones mask) samples
 
   def __post_init__(self) -> None:
     self._float('lr_g', 0.0, strict_lo=True)
@@ -264,6 +265,8 @@ class OptimConfig(_Section):
     self._choice('schedule', SCHEDULES)
     self._int('g_frozen_steps', 0)
     self._float('clean_weight', 0.0)
+    if not isinstance(self._value('clean_uncond'), bool):
+      raise ConfigError(f'optim.clean_uncond must be True or False, got {self.clean_uncond!r}.')
     d_augment = self._value('d_augment')
     try:
       augment.parse_policy(str(d_augment))

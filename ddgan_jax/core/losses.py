@@ -20,7 +20,9 @@ D also judges that prediction as an image: (x_0, q(x_1 | x_0)) real against (x0'
 fake, t = 0 pairs whose x_1 is noised from the image itself. The official pairs judge G's
 generation only through the posterior sample x_{T-1}, mostly noise; at t = 0 G only denoises a
 real x_1, which it does well. Both G and D get the term, weighted by `clean_weight`; it costs two
-(D) and one (G) extra D passes and no extra G pass.
+(D) and one (G) extra D passes and no extra G pass. `clean_uncond=False` leaves the
+unconditional samples (all-ones masks) out of them: judged as images, G's one-step samples from
+pure noise narrow (a plain GAN objective, lower recall), while a fill is judged in context.
 
 D's inputs may pass through a differentiable augmentation (`augment.make_augment`, DiffAugment)
 drawn from an explicit key: real, fake and G's fake pairs each get their own draw; None (the
@@ -134,6 +136,16 @@ def _generated(schedule: diffusion.Schedule, t: jax.Array) -> jax.Array:
   return (t == schedule.num_timesteps - 1).astype(jnp.float32)
 
 
+def _clean_samples(schedule: diffusion.Schedule, t: jax.Array, mask: jax.Array | None,
+                   clean_uncond: bool) -> jax.Array:
+  """[B] weights of the clean pairs: the samples drawn at t = T - 1, without those with
+  all-ones masks (unconditional) unless `clean_uncond`."""
+  w = _generated(schedule, t)
+  if clean_uncond or mask is None:
+    return w
+  return w * (jnp.min(mask, axis=(1, 2, 3)) < 0.5).astype(jnp.float32)
+
+
 def _batch_mean(values: jax.Array, weights: jax.Array) -> jax.Array:
   return jnp.sum(values * weights) / jnp.maximum(jnp.sum(weights), 1.0)
 
@@ -155,13 +167,14 @@ def discriminator_loss(params_d: Any, params_g: Any, x0: jax.Array, draws: Draws
                        apply_g: GeneratorApply, apply_d: DiscriminatorApply,
                        schedule: diffusion.Schedule, mask: jax.Array | None = None,
                        cond_fill: str = 'zeros', augment: augment_lib.Augment | None = None,
-                       aug_key: jax.Array | None = None, clean_weight: float = 0.0
-                       ) -> tuple[jax.Array, dict]:
+                       aug_key: jax.Array | None = None, clean_weight: float = 0.0,
+                       clean_uncond: bool = True) -> tuple[jax.Array, dict]:
   """softplus(-D(real)) + softplus(D(fake)), means over the batch; G is held fixed.
 
   The metrics also hold D's accuracy on each side (the share of real pairs with a positive
   logit, of fake pairs with a negative one): 0.5 on both sides is a D at chance. With
-  clean_weight > 0, adds clean_weight * the same loss on the clean pairs (`d_clean_*`).
+  clean_weight > 0, adds clean_weight * the same loss on the clean pairs (`d_clean_*`; without
+  the unconditional samples unless `clean_uncond`).
   """
   x_t, x_tp1 = diffusion.q_sample_pairs(schedule, x0, draws.t, draws.noise_q, draws.noise_step)
   cond = inpaint_condition(x0, mask, cond_fill)
@@ -184,7 +197,7 @@ def discriminator_loss(params_d: Any, params_g: Any, x0: jax.Array, draws: Draws
                    _side_key(augment, aug_key, CLEAN_REAL))
     c_fake = judge(params_d, apply_d, x0_fake, t0, x1_fake, cond, augment,
                    _side_key(augment, aug_key, CLEAN_FAKE))
-    w = _generated(schedule, draws.t)
+    w = _clean_samples(schedule, draws.t, mask, clean_uncond)
     clean = _batch_mean(jax.nn.softplus(-c_real) + jax.nn.softplus(c_fake), w)
     total = total + clean_weight * clean
     metrics.update(d_clean_loss=clean, d_clean_real_logit=_batch_mean(c_real, w),
@@ -230,11 +243,12 @@ def generator_loss(params_g: Any, params_d: Any, x0: jax.Array, draws: Draws, *,
                    perceptual_fn: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
                    augment: augment_lib.Augment | None = None, aug_key: jax.Array | None = None,
                    probes: tuple[jax.Array, jax.Array] | None = None,
-                   clean_weight: float = 0.0) -> tuple[jax.Array, dict]:
+                   clean_weight: float = 0.0, clean_uncond: bool = True
+                   ) -> tuple[jax.Array, dict]:
   """aux.adv * softplus(-D(x_pos, t, x_{t+1})) with x_pos from the generator; D is held fixed.
 
   With clean_weight > 0, the adversarial term adds clean_weight * softplus(-D) of the clean
-  fake pairs (`g_clean_loss`).
+  fake pairs (`g_clean_loss`; without the unconditional samples unless `clean_uncond`).
 
   With a mask and nonzero `aux` weights, adds aux.rec * reconstruction_l1 and
   aux.perceptual * mean perceptual_fn(x0_pred, x0) (per-image distances [B], conditional
@@ -260,7 +274,8 @@ def generator_loss(params_g: Any, params_d: Any, x0: jax.Array, draws: Draws, *,
     t0, _, x1_fake = clean_pairs(schedule, x0, x0_adv, draws.noise_clean)
     c_out = judge(jax.lax.stop_gradient(params_d), apply_d, x0_adv, t0, x1_fake, cond, augment,
                   _side_key(augment, aug_key, CLEAN_FAKE))
-    metrics['g_clean_loss'] = _batch_mean(jax.nn.softplus(-c_out), _generated(schedule, draws.t))
+    metrics['g_clean_loss'] = _batch_mean(jax.nn.softplus(-c_out),
+                                          _clean_samples(schedule, draws.t, mask, clean_uncond))
     err = err + clean_weight * metrics['g_clean_loss']
   total = err if aux.adv == 1.0 else aux.adv * err
   if mask is not None and aux.rec > 0:

@@ -154,7 +154,8 @@ def make_train_step(nets: Networks, opt: Optimizers, config: ml_collections.Conf
   parts = StepParts(
       nets=nets, opt=opt,
       loss_kw=dict(apply_g=nets.apply_g, apply_d=nets.apply_d, schedule=nets.schedule,
-                   cond_fill=nets.cond_fill, clean_weight=optim.clean_weight),
+                   cond_fill=nets.cond_fill, clean_weight=optim.clean_weight,
+                   clean_uncond=optim.clean_uncond),
       aux=aux, perceptual_fn=perceptual_fn,
       d_augment=augment.make_augment(augment.parse_policy(str(optim.d_augment))),
       mask_sampler=_mask_sampler(config, nets), r1_gamma=float(optim.r1_gamma),

@@ -113,3 +113,28 @@ def test_health_counts_the_clean_gap():
   text = d_health.summarize([dict(window, step=5)])
   assert 'informative' in text and "clean pairs' logit gap 0.700" in text
   assert 'AT CHANCE' in d_health.summarize([dict(window, step=5, d_clean_real_logit=-0.3)])
+
+
+def test_clean_uncond_false_leaves_the_unconditional_samples_out(setup):
+  schedule, x0, draws, kw, params_g = setup
+  gen = np.asarray(draws.t) == T - 1
+  assert gen.sum() >= 2, 'the setup needs two samples drawn at t = T - 1'
+  first = int(np.argmax(gen))
+  mask = np.zeros(x0.shape[:3] + (1,), np.float32)
+  mask[:, :, : S // 2] = 1.0  # half holes: conditional samples
+  mask[first] = 1.0  # one unconditional sample among those at t = T - 1
+  mask = jnp.asarray(mask)
+  loss = lambda x, uncond, fn=losses.discriminator_loss, key='d_clean_loss': float(fn(
+      *(({}, params_g) if fn is losses.discriminator_loss else (params_g, {})), x, draws,
+      mask=mask, clean_weight=1.0, clean_uncond=uncond, **kw)[1][key])
+  # The unconditional sample's image counts with clean_uncond=True, and not without it.
+  other = x0.at[first].set(-x0[first])
+  assert loss(other, True) != pytest.approx(loss(x0, True), rel=1e-6)
+  assert loss(other, False) == pytest.approx(loss(x0, False), rel=1e-6)
+  g = lambda x, uncond: loss(x, uncond, losses.generator_loss, 'g_clean_loss')
+  assert g(other, False) == pytest.approx(g(x0, False), rel=1e-6)
+  # The official terms are the same either way.
+  d_true = losses.discriminator_loss({}, params_g, x0, draws, mask=mask, clean_weight=1.0, **kw)[1]
+  d_false = losses.discriminator_loss({}, params_g, x0, draws, mask=mask, clean_weight=1.0,
+                                      clean_uncond=False, **kw)[1]
+  assert float(d_true['d_real']) == float(d_false['d_real'])
