@@ -131,3 +131,19 @@ def test_a_missing_required_key_and_a_bad_subsection_value():
   with pytest.raises(config_checks.ConfigError, match="unknown model.disc='huge'"):
     config_checks.ModelConfig(**{**dataclasses.asdict(config_checks.check_config(config).model),
                                  'disc': 'huge'})
+
+
+def test_the_gan_recipe_phases_differ_only_in_the_clean_pairs_and_the_run_length():
+  # The shipped model's second phase resumes the first's workdir: everything but whether the
+  # unconditional samples get clean pairs, G's warm-up and the step count must stay the same.
+  from configs import fashion_mnist_inpaint_gan as gan
+  flat = lambda c: {(s, k): v for s, sec in c.to_dict().items() for k, v in sec.items()}
+  warmup, main = flat(gan.get_config()), flat(gan.get_config('main'))
+  changed = {k for k in warmup if warmup[k] != main[k]}
+  assert changed == {('optim', 'clean_uncond'), ('optim', 'g_frozen_steps'),
+                     ('train', 'num_steps')}
+  assert warmup[('optim', 'clean_uncond')] and not main[('optim', 'clean_uncond')]
+  assert main[('train', 'num_steps')] > warmup[('train', 'num_steps')]
+  config_checks.check_config(gan.get_config('main'))
+  with pytest.raises(ValueError, match='unknown phase'):
+    gan.get_config('fast')
