@@ -46,8 +46,8 @@ browser:
 	  echo "Debian's chromium is unavailable: install it (apt-get install chromium) for tests/test_app.py"
 
 # Fine-tunes the shipped Fashion-MNIST inpainting model and its discriminator (pretrained/, made
-# by train.py, see its README) with the GAN recipe (configs/fashion_mnist_inpaint_gan.py; G is
-# not held frozen, since the shipped D is trained) for DEMO_MINUTES, so a newcomer sees
+# by train.py, see its README) with the second phase of the GAN recipe that made it
+# (configs/fashion_mnist_inpaint_gan.py:main; the shipped D is trained) for DEMO_MINUTES, so a newcomer sees
 # training, checkpoints, resume and a D that keeps discriminating; then fills held-out test
 # images for RePaint's six mask families and six held-out shapes, next to RePaint mode and the
 # classical baselines, and draws unconditional samples. Running it again continues training
@@ -56,9 +56,8 @@ DEMO := demo_out
 DEMO_MINUTES ?= 4
 PRETRAINED := pretrained/fashion_mnist_inpaint
 demo: install data
-	$(PY) train.py --config=configs/fashion_mnist_inpaint_gan.py --workdir=$(DEMO)/workdir --cpu_devices=2 \
-	  --config.train.init_from=$(PRETRAINED) --config.optim.g_frozen_steps=0 \
-	  --config.train.max_time_minutes=$(DEMO_MINUTES)
+	$(PY) train.py --config=configs/fashion_mnist_inpaint_gan.py:main --workdir=$(DEMO)/workdir \
+	  --cpu_devices=2 --config.train.init_from=$(PRETRAINED) --config.train.max_time_minutes=$(DEMO_MINUTES)
 	$(PY) evaluate.py --workdir=$(DEMO)/workdir --output_dir=$(DEMO)/eval --num_images=128 \
 	  --batch_size=64 --cpu_devices=2
 	$(PY) evaluate.py --workdir=$(DEMO)/workdir --output_dir=$(DEMO)/eval_heldout --num_images=128 \
