@@ -136,6 +136,11 @@ def _generated(schedule: diffusion.Schedule, t: jax.Array) -> jax.Array:
   return (t == schedule.num_timesteps - 1).astype(jnp.float32)
 
 
+def _conditional(mask: jax.Array) -> jax.Array:
+  """[B] bool: the samples with known pixels (not an all-ones, unconditional mask)."""
+  return jnp.min(mask, axis=(1, 2, 3)) < 0.5
+
+
 def _clean_samples(schedule: diffusion.Schedule, t: jax.Array, mask: jax.Array | None,
                    clean_uncond: bool) -> jax.Array:
   """[B] weights of the clean pairs: the samples drawn at t = T - 1, without those with
@@ -143,7 +148,7 @@ def _clean_samples(schedule: diffusion.Schedule, t: jax.Array, mask: jax.Array |
   w = _generated(schedule, t)
   if clean_uncond or mask is None:
     return w
-  return w * (jnp.min(mask, axis=(1, 2, 3)) < 0.5).astype(jnp.float32)
+  return w * _conditional(mask).astype(jnp.float32)
 
 
 def _batch_mean(values: jax.Array, weights: jax.Array) -> jax.Array:
@@ -230,8 +235,7 @@ def reconstruction_l1(x0_pred: jax.Array, x0: jax.Array, mask: jax.Array) -> jax
   All-ones masks (unconditional samples) are excluded: there the L1 optimum is the blurry
   dataset mean, and the adversarial term alone should shape the sample.
   """
-  conditional = (jnp.min(mask, axis=(1, 2, 3), keepdims=True) < 0.5).astype(x0.dtype)
-  weight = mask * conditional  # [B, H, W, 1]
+  weight = mask * _conditional(mask).astype(x0.dtype)[:, None, None, None]  # [B, H, W, 1]
   err = jnp.abs(x0_pred - x0).mean(axis=-1, keepdims=True)
   return jnp.sum(err * weight) / jnp.maximum(jnp.sum(weight), 1.0)
 
